@@ -1,0 +1,254 @@
+"""The `hccwatch` command line (the contract in DESIGN.md). Exit codes: 0 all fine, 1 some
+source failed (the rest still stored), 2 bad usage or bad configuration."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from functools import cached_property, wraps
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+
+from hccwatch.settings import ConfigError, Settings, load_settings
+from hccwatch.watchlist import Watchlist, load_watchlist
+from store.db import StoreError, open_engine, session_scope
+
+SOURCES = ("ctgov", "pubmed", "europepmc", "feeds")
+KINDS = ("trial", "article", "preprint", "news")
+
+
+class App:
+    """Settings, watchlist and database, each loaded on first use."""
+
+    def __init__(self, settings: Settings | None = None):
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or load_settings()
+
+    @cached_property
+    def watchlist(self) -> Watchlist:
+        return load_watchlist(self.settings.watchlist)
+
+    @cached_property
+    def engine(self) -> Engine:
+        try:
+            return open_engine(self.settings.db)
+        except StoreError as error:
+            raise ConfigError(f"HCCWATCH_DB: {error}") from None
+
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn configuration and store errors into a one-line message and exit code 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, StoreError) as error:
+            click.echo(f"hccwatch: {error}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date like 2026-11-01, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hccwatch")
+def cli() -> None:
+    """hccwatch: watches ClinicalTrials.gov, PubMed, Europe PMC and news feeds for one
+    patient's liver cancer (HCC) watchlist, stores every finding once in SQLite, and mails a
+    weekly digest of what is new and what changed.
+
+    Settings come from HCCWATCH_* environment variables or a .env file (see README)."""
+
+
+@cli.command()
+@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES),
+              help="Poll only this source (repeatable). Default: every source.")
+@click.option("--topic", "topics", multiple=True, metavar="T",
+              help="Poll only this watchlist topic id (repeatable). Default: every topic.")
+@pass_app
+@fail_cleanly
+def poll(app: App, sources: tuple[str, ...], topics: tuple[str, ...]) -> None:
+    """Poll the sources once and store what is new or changed.
+
+    Exits 1 if any source failed (everything else is still stored)."""
+    report = do_poll(app, sources=sources, topics=topics)
+    sys.exit(0 if report.ok else 1)
+
+
+def do_poll(app: App, *, sources: tuple[str, ...] = (), topics: tuple[str, ...] = ()) -> Any:
+    from hccwatch.poll import poll as run_poll
+    from hccwatch.pollers import plan
+    from hccwatch.progress import progress_printer
+
+    with ExitStack() as stack:
+        progress = stack.enter_context(progress_printer())
+        tasks = plan(app.settings, app.watchlist, stack, sources=sources or None,
+                     topics=topics or None, progress=progress)
+        if not tasks:
+            raise ConfigError("nothing to poll: no watchlist topic has a query for the chosen source(s)")
+        report = run_poll(app.engine, app.settings, app.watchlist, tasks, progress=progress)
+    print_poll_summary(report)
+    return report
+
+
+def print_poll_summary(report: Any) -> None:
+    for source, counts in sorted(report.counts().items()):
+        click.echo(f"{source}: {counts['fetched']} fetched, {counts['new']} new, "
+                   f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
+                   f"{counts['changes']} changes, {counts['errors']} failed")
+    for error in report.errors:
+        click.echo(f"FAILED {error}", err=True)
+
+
+@cli.command()
+@click.option("--topic", metavar="T", help="Only findings tagged with this topic id.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind of finding.")
+@click.option("--source", type=click.Choice(SOURCES + ("adhoc",)), help="Only findings from this source.")
+@click.option("--since", metavar="DATE", help="Only findings first seen on or after DATE (2026-11-01).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many findings.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "atom"]), default="table",
+              show_default=True, help="Output format.")
+@pass_app
+@fail_cleanly
+def findings(app: App, topic: str | None, kind: str | None, source: str | None, since: str | None,
+             limit: int | None, fmt: str) -> None:
+    """List stored findings, newest first."""
+    from store.queries import describe, list_findings
+
+    since_at = parse_since(since)
+    if topic:
+        app.watchlist.topic(topic)
+    with session_scope(app.engine) as session:
+        rows = list_findings(session, topic=topic, kind=kind, since=since_at, source=source,
+                             limit=limit)
+        data = describe(session, rows)
+    click.echo(render_findings(data, fmt, app), nl=fmt != "atom")
+
+
+def render_findings(data: list[dict[str, Any]], fmt: str, app: App) -> str:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        return findings_csv(data)
+    if fmt == "atom":
+        from web.atom import atom_feed
+
+        return atom_feed(data, title="hccwatch: all findings", feed_id="urn:hccwatch:all")
+    return findings_table(data)
+
+
+def findings_csv(data: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    columns = ["key", "kind", "title", "url", "status", "evidence", "published", "updated",
+               "first_seen", "sources", "topics"]
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for item in data:
+        writer.writerow([";".join(v) if isinstance(v := item.get(c), list) else (v or "")
+                         for c in columns])
+    return out.getvalue().rstrip("\n")
+
+
+def findings_table(data: list[dict[str, Any]]) -> str:
+    if not data:
+        return "No findings stored yet. Run `hccwatch poll` (or `hccwatch demo`)."
+    lines = []
+    for item in data:
+        label = item.get("status") or item.get("evidence") or ""
+        lines.append(f"{item['key']:<22} {item['kind']:<8} {label[:22]:<22} "
+                     f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
+    lines.append(f"{len(data)} finding(s)")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@pass_app
+@fail_cleanly
+def show(app: App, key: str, fmt: str) -> None:
+    """Show one finding: fields, topics, locations, linked findings and change history.
+
+    KEY is NCT01234567, pmid:..., doi:..., pmcid:... or url:..."""
+    from store.queries import get_finding
+    from store.queries import show as show_data
+
+    try:
+        with session_scope(app.engine) as session:
+            finding = get_finding(session, key)
+            data = show_data(session, finding) if finding else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="KEY") from None
+    if data is None:
+        click.echo(f"hccwatch: no finding {key!r} is stored", err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        from hccwatch.showtext import finding_text
+
+        click.echo(finding_text(data))
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@pass_app
+@fail_cleanly
+def status(app: App, fmt: str) -> None:
+    """Per-source health: last success, last error, counts, and the last poll."""
+    from hccwatch.health import health, health_text
+
+    _ = app.watchlist  # a broken watchlist is a health problem too: say so (exit 2)
+    with session_scope(app.engine, write=False) as session:
+        data = health(session)
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if fmt == "json" else health_text(data))
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Keep the demo database from an earlier demo run.")
+@pass_app
+@fail_cleanly
+def demo(app: App, keep: bool) -> None:
+    """Run the whole cycle offline on the bundled recordings (no network needed).
+
+    Starts a local replay server, polls it twice (a week apart, so changes show), and prints
+    what was found. The demo database is separate from your real one."""
+    from hccwatch.demo import run_demo
+
+    sys.exit(run_demo(keep=keep))
+
+
+def main() -> None:
+    cli(prog_name="hccwatch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Source health for `hccwatch status`, the web status page and the digest's sources line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from store.db import iso
+from store.models import Change, Finding, PollRun, SourceState
+
+
+def health(session: Session) -> dict[str, Any]:
+    """Per source and query: last success, last error, failures in a row; plus the last poll."""
+    sources: dict[str, dict[str, Any]] = {}
+    for state in session.exec(select(SourceState).order_by(SourceState.source, SourceState.query)):
+        entry = sources.setdefault(state.source, {"source": state.source, "queries": [],
+                                                  "last_success_at": None, "failing": 0})
+        entry["queries"].append({
+            "query": state.query, "cursor": state.cursor,
+            "last_success_at": iso(state.last_success_at),
+            "last_error": state.last_error, "last_error_at": iso(state.last_error_at),
+            "consecutive_failures": state.consecutive_failures, "last_count": state.last_count,
+        })
+        if state.last_success_at and (entry["last_success_at"] is None
+                                      or iso(state.last_success_at) > entry["last_success_at"]):
+            entry["last_success_at"] = iso(state.last_success_at)
+        entry["failing"] += 1 if state.consecutive_failures else 0
+    last = session.exec(select(PollRun).order_by(col(PollRun.id).desc())).first()
+    counts = dict(session.exec(select(Finding.kind, func.count()).where(
+        Finding.placeholder == False).group_by(Finding.kind)).all())  # noqa: E712
+    return {
+        "sources": list(sources.values()),
+        "last_poll": None if last is None else {
+            "started_at": iso(last.started_at), "finished_at": iso(last.finished_at),
+            "ok": last.ok, "counts": last.counts, "errors": last.errors,
+            "interrupted": last.finished_at is None,
+        },
+        "findings": counts,
+        "changes": session.exec(select(func.count()).select_from(Change)).one(),
+    }
+
+
+def health_text(data: dict[str, Any]) -> str:
+    if not data["sources"]:
+        return "No source has been polled yet. Run `hccwatch poll` (or `hccwatch demo`)."
+    lines = []
+    for source in data["sources"]:
+        state = "OK" if not source["failing"] else f"FAILING ({source['failing']} queries)"
+        lines.append(f"{source['source']}: {state}; last success {source['last_success_at'] or 'never'}")
+        for query in source["queries"]:
+            if query["last_error"]:
+                lines.append(f"  {query['query']}: {query['consecutive_failures']} failure(s) in a row, "
+                             f"last at {query['last_error_at']}: {query['last_error']}")
+    poll = data["last_poll"]
+    if poll:
+        outcome = "interrupted" if poll["interrupted"] else ("ok" if poll["ok"] else "with failures")
+        lines.append(f"last poll: started {poll['started_at']}, {outcome}")
+    kinds = ", ".join(f"{n} {k}s" for k, n in sorted(data["findings"].items())) or "none"
+    lines.append(f"stored: {kinds}; {data['changes']} changes recorded")
+    return "\n".join(lines)

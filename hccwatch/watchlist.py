@@ -1,0 +1,237 @@
+"""watchlist.toml -> typed Watchlist: topics (EN/ZH terms, per-source queries), feeds and
+watched places. A broken file fails with the file, the line where it can be found, and why."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hccwatch.settings import ConfigError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CTGOV_AREAS = ("cond", "intr", "term", "locn")
+TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places"}
+TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
+              "kind", "notes", "codes", "trials"}
+FEED_KEYS = {"name", "url", "lang", "kind", "notes"}
+PLACE_KEYS = {"name", "label_zh", "match", "country", "notes"}
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    label: str
+    terms: tuple[str, ...]
+    label_zh: str | None = None
+    terms_zh: tuple[str, ...] = ()
+    ctgov: dict[str, str] | None = None
+    pubmed: str | None = None
+    europepmc: str | None = None
+    kind: str | None = None
+
+    @property
+    def all_terms(self) -> tuple[str, ...]:
+        return self.terms + self.terms_zh
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    url: str
+    lang: str = "en"
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    match: tuple[str, ...]
+    label_zh: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    path: Path
+    timezone: str = "Asia/Shanghai"
+    digest_weekday: str = "monday"
+    digest_hour: int = 7
+    topics: tuple[Topic, ...] = ()
+    feeds: tuple[Feed, ...] = ()
+    places: tuple[Place, ...] = field(default_factory=tuple)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def topic(self, topic_id: str) -> Topic:
+        for topic in self.topics:
+            if topic.id == topic_id:
+                return topic
+        known = ", ".join(t.id for t in self.topics)
+        raise ConfigError(f"unknown topic {topic_id!r} (watchlist has: {known})")
+
+
+class _Locator:
+    """Finds the line of the n-th [[section]] and of a key inside it, for error messages."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def where(self, section: str | None = None, index: int = 0, key: str | None = None) -> str:
+        start = 0
+        if section:
+            headers = [n for n, line in enumerate(self.lines)
+                       if line.strip().replace(" ", "") == f"[[{section}]]"]
+            if index < len(headers):
+                start = headers[index]
+        end = next((n for n in range(start + 1, len(self.lines))
+                    if self.lines[n].lstrip().startswith("[")), len(self.lines))
+        if key:
+            for n in range(start, end):
+                if re.match(rf"\s*{re.escape(key)}\s*=", self.lines[n]):
+                    return f"{self.path}:{n + 1}"
+        return f"{self.path}:{start + 1}" if section else str(self.path)
+
+    def fail(self, reason: str, section: str | None = None, index: int = 0,
+             key: str | None = None) -> ConfigError:
+        return ConfigError(f"{self.where(section, index, key)}: {reason}")
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"HCCWATCH_WATCHLIST: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = re.search(r"line (\d+)", str(error))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise ConfigError(f"{where}: invalid TOML: {error}") from None
+    return parse_watchlist(data, _Locator(path, text))
+
+
+def _unknown(data: dict[str, Any], allowed: set[str], loc: _Locator, section: str | None,
+             index: int) -> None:
+    for key in data:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise loc.fail(f"unknown key {key!r}{suggestion}", section, index, key)
+
+
+def parse_watchlist(data: dict[str, Any], loc: _Locator) -> Watchlist:
+    _unknown(data, TOP_KEYS, loc, None, 0)
+    timezone = data.get("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise loc.fail(f"unknown timezone {timezone!r}", key="timezone") from None
+    weekday = str(data.get("digest_weekday", "monday")).lower()
+    if weekday not in WEEKDAYS:
+        raise loc.fail(f"digest_weekday must be one of {', '.join(WEEKDAYS)}", key="digest_weekday")
+    hour = data.get("digest_hour", 7)
+    if not isinstance(hour, int) or not 0 <= hour <= 23:
+        raise loc.fail("digest_hour must be a whole hour 0-23", key="digest_hour")
+    topics = tuple(_topic(t, loc, i) for i, t in enumerate(_tables(data, "topics", loc)))
+    if not topics:
+        raise loc.fail("the watchlist has no [[topics]]")
+    _unique([t.id for t in topics], "topics", "id", loc)
+    feeds = tuple(_feed(f, loc, i) for i, f in enumerate(_tables(data, "feeds", loc)))
+    _unique([f.name for f in feeds], "feeds", "name", loc)
+    places = tuple(_place(p, loc, i) for i, p in enumerate(_tables(data, "places", loc)))
+    _unique([p.name for p in places], "places", "name", loc)
+    return Watchlist(path=loc.path, timezone=str(timezone), digest_weekday=weekday,
+                     digest_hour=hour, topics=topics, feeds=feeds, places=places)
+
+
+def _tables(data: dict[str, Any], name: str, loc: _Locator) -> list[dict[str, Any]]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise loc.fail(f"{name} must be written as [[{name}]] tables", key=name)
+    return value
+
+
+def _unique(values: list[str], section: str, key: str, loc: _Locator) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise loc.fail(f"duplicate {section[:-1]} {key} {value!r}", section, index, key)
+        seen.add(value)
+
+
+def _strings(value: Any, what: str, loc: _Locator, section: str, index: int) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise loc.fail(f"{what} must be a list of non-empty strings", section, index, what)
+    return tuple(v.strip() for v in value)
+
+
+def _text(table: dict[str, Any], key: str, loc: _Locator, section: str, index: int,
+          required: bool = False) -> str | None:
+    value = table.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise loc.fail(f"{key} must be a non-empty string", section, index, key)
+    return value.strip()
+
+
+def _topic(table: dict[str, Any], loc: _Locator, index: int) -> Topic:
+    _unknown(table, TOPIC_KEYS, loc, "topics", index)
+    topic_id = _text(table, "id", loc, "topics", index, required=True)
+    if not ID_RE.match(topic_id):
+        raise loc.fail(f"topic id {topic_id!r} must be lower-case letters, digits, '-' or '_'",
+                       "topics", index, "id")
+    terms = _strings(table.get("terms"), "terms", loc, "topics", index)
+    terms_zh = _strings(table.get("terms_zh"), "terms_zh", loc, "topics", index)
+    if not terms and not terms_zh:
+        raise loc.fail(f"topic {topic_id!r} has no terms (give terms or terms_zh)", "topics", index)
+    ctgov = table.get("ctgov")
+    if ctgov is not None:
+        if not isinstance(ctgov, dict) or not ctgov:
+            raise loc.fail(f"topic {topic_id!r}: ctgov must be a table like {{ cond = \"...\" }}",
+                           "topics", index, "ctgov")
+        bad = [k for k in ctgov if k not in CTGOV_AREAS or not isinstance(ctgov[k], str)]
+        if bad:
+            raise loc.fail(f"topic {topic_id!r}: ctgov takes string values for {', '.join(CTGOV_AREAS)}; "
+                           f"not {bad[0]!r}", "topics", index, "ctgov")
+    return Topic(
+        id=topic_id,
+        label=_text(table, "label", loc, "topics", index) or topic_id,
+        label_zh=_text(table, "label_zh", loc, "topics", index),
+        terms=terms, terms_zh=terms_zh, ctgov=dict(ctgov) if ctgov else None,
+        pubmed=_text(table, "pubmed", loc, "topics", index),
+        europepmc=_text(table, "europepmc", loc, "topics", index),
+        kind=_text(table, "kind", loc, "topics", index),
+    )
+
+
+def _feed(table: dict[str, Any], loc: _Locator, index: int) -> Feed:
+    _unknown(table, FEED_KEYS, loc, "feeds", index)
+    url = _text(table, "url", loc, "feeds", index, required=True)
+    if not re.match(r"^https?://", url):
+        raise loc.fail(f"feed url must start with http:// or https://, got {url!r}", "feeds", index, "url")
+    return Feed(name=_text(table, "name", loc, "feeds", index, required=True), url=url,
+                lang=_text(table, "lang", loc, "feeds", index) or "en",
+                kind=_text(table, "kind", loc, "feeds", index))
+
+
+def _place(table: dict[str, Any], loc: _Locator, index: int) -> Place:
+    _unknown(table, PLACE_KEYS, loc, "places", index)
+    name = _text(table, "name", loc, "places", index, required=True)
+    match = _strings(table.get("match"), "match", loc, "places", index) or (name,)
+    return Place(name=name, match=match, label_zh=_text(table, "label_zh", loc, "places", index),
+                 country=_text(table, "country", loc, "places", index))

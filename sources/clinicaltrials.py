@@ -1,0 +1,216 @@
+"""ClinicalTrials.gov API v2: page through /studies for one query (pageToken) and parse each
+study's JSON into a Record. Parsing is pure: bytes in, Records out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sources.http import HttpClient, ParseError
+from sources.records import Contact, Location, Record, find_nct_ids
+
+SOURCE = "ctgov"
+QUERY_AREAS = ("cond", "intr", "term", "locn")
+STATUSES = {
+    "ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING",
+    "RECRUITING", "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN",
+}
+PHASE_LABELS = {"EARLY_PHASE1": "Early Phase 1", "PHASE1": "Phase 1", "PHASE2": "Phase 2",
+                "PHASE3": "Phase 3", "PHASE4": "Phase 4", "NA": "N/A"}
+
+
+@dataclass(slots=True)
+class ParsedPage:
+    records: list[Record]
+    next_token: str | None
+    total: int | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def study_url(nct_id: str) -> str:
+    return f"https://clinicaltrials.gov/study/{nct_id}"
+
+
+def build_params(query: Mapping[str, str], *, since: str | None, page_size: int = 1000,
+                 statuses: list[str] | None = None) -> dict[str, str]:
+    """Request parameters for one watchlist query; `since` (YYYY-MM-DD) makes it incremental."""
+    params = {f"query.{area}": value for area, value in query.items() if area in QUERY_AREAS}
+    if not params:
+        raise ValueError(f"a ctgov query needs one of {', '.join(QUERY_AREAS)}")
+    params.update({"pageSize": str(page_size), "format": "json", "countTotal": "true"})
+    if since:
+        params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
+    if statuses:
+        params["filter.overallStatus"] = ",".join(statuses)
+    return params
+
+
+def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[bytes]:
+    """Yield the raw JSON of every page, following nextPageToken to the end."""
+    token: str | None = None
+    seen: set[str] = set()
+    while True:
+        page_params = dict(params)
+        if token:
+            page_params["pageToken"] = token
+            page_params.pop("countTotal", None)
+        body = client.get(f"{base_url.rstrip('/')}/studies", params=page_params).content
+        yield body
+        token = next_page_token(body)
+        if not token:
+            return
+        if token in seen:
+            raise ParseError(f"ClinicalTrials.gov repeated page token {token!r}; stopping to avoid a loop")
+        seen.add(token)
+
+
+def next_page_token(body: bytes) -> str | None:
+    return _load(body).get("nextPageToken") or None
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        snippet = body[:60].decode("utf-8", "replace")
+        raise ParseError(f"ClinicalTrials.gov sent malformed JSON ({error}); "
+                         f"body starts {snippet!r}") from None
+    if not isinstance(data, dict):
+        raise ParseError("ClinicalTrials.gov sent JSON that is not an object")
+    if "FullStudiesResponse" in data or "StudyFieldsResponse" in data:
+        raise ParseError("this is a response of the retired classic ClinicalTrials.gov API; "
+                         "point HCCWATCH_CTGOV_URL at the v2 API (https://clinicaltrials.gov/api/v2)")
+    return data
+
+
+def parse_page(body: bytes) -> ParsedPage:
+    """Parse a /studies page (or a single /studies/{id} object) into Records.
+
+    A study without an NCT id is skipped and reported, never fatal for the page."""
+    data = _load(body)
+    studies = data.get("studies", [data])
+    if not isinstance(studies, list):
+        raise ParseError("ClinicalTrials.gov page has a 'studies' value that is not a list")
+    page = ParsedPage([], data.get("nextPageToken") or None, data.get("totalCount"))
+    for index, study in enumerate(studies):
+        try:
+            page.records.append(parse_study(study))
+        except (ValueError, TypeError, AttributeError) as error:
+            page.skipped.append(f"study #{index + 1} skipped: {error}")
+    return page
+
+
+def parse_study(study: Mapping[str, Any]) -> Record:
+    """One v2 study object -> Record (partial dates such as '2023-01' kept as given)."""
+    protocol = _dict(study, "protocolSection")
+    ident = _dict(protocol, "identificationModule")
+    nct_id = ident.get("nctId")
+    if not isinstance(nct_id, str) or not nct_id.upper().startswith("NCT"):
+        raise ValueError("no protocolSection.identificationModule.nctId")
+    nct_id = nct_id.upper()
+    status_mod = _dict(protocol, "statusModule")
+    design = _dict(protocol, "designModule")
+    description = _dict(protocol, "descriptionModule")
+    contacts = _dict(protocol, "contactsLocationsModule")
+    status = status_mod.get("overallStatus")
+    phases = [p for p in design.get("phases") or [] if isinstance(p, str)]
+    summary = description.get("briefSummary") or ""
+    return Record(
+        source=SOURCE,
+        kind="trial",
+        ids={"nct": nct_id},
+        title=ident.get("briefTitle") or ident.get("officialTitle") or nct_id,
+        url=study_url(nct_id),
+        summary=summary,
+        published=_date(status_mod, "studyFirstPostDateStruct"),
+        updated=_date(status_mod, "lastUpdatePostDateStruct"),
+        evidence=trial_evidence(phases, design),
+        status=status,
+        phases=phases,
+        locations=[_location(loc) for loc in contacts.get("locations") or []],
+        mentions=[n for n in find_nct_ids(summary) if n != nct_id],
+        details=_details(study, protocol, ident, status_mod, design, contacts),
+        lang="en",
+    )
+
+
+def _details(study: Mapping[str, Any], protocol: Mapping[str, Any], ident: Mapping[str, Any],
+             status_mod: Mapping[str, Any], design: Mapping[str, Any],
+             contacts: Mapping[str, Any]) -> dict[str, Any]:
+    sponsor = _dict(protocol, "sponsorCollaboratorsModule")
+    eligibility = _dict(protocol, "eligibilityModule")
+    enrollment = _dict(design, "enrollmentInfo")
+    interventions = _dict(protocol, "armsInterventionsModule").get("interventions") or []
+    return {
+        "official_title": ident.get("officialTitle"),
+        "acronym": ident.get("acronym"),
+        "status_known": status_mod.get("overallStatus") in STATUSES,
+        "why_stopped": status_mod.get("whyStopped"),
+        "conditions": list(_dict(protocol, "conditionsModule").get("conditions") or []),
+        "interventions": [_intervention(i) for i in interventions if isinstance(i, dict)],
+        "sponsor": _dict(sponsor, "leadSponsor").get("name"),
+        "collaborators": [c.get("name") for c in sponsor.get("collaborators") or [] if c.get("name")],
+        "study_type": design.get("studyType"),
+        "enrollment": enrollment.get("count"),
+        "enrollment_type": enrollment.get("type"),
+        "start_date": _date(status_mod, "startDateStruct"),
+        "primary_completion_date": _date(status_mod, "primaryCompletionDateStruct"),
+        "completion_date": _date(status_mod, "completionDateStruct"),
+        "first_posted": _date(status_mod, "studyFirstPostDateStruct"),
+        "last_update_posted": _date(status_mod, "lastUpdatePostDateStruct"),
+        "results_first_posted": _date(status_mod, "resultsFirstPostDateStruct"),
+        "has_results": bool(study.get("hasResults")),
+        "central_contacts": [_contact_dict(c) for c in contacts.get("centralContacts") or []],
+        "eligibility_criteria": eligibility.get("eligibilityCriteria"),
+        "minimum_age": eligibility.get("minimumAge"),
+        "maximum_age": eligibility.get("maximumAge"),
+        "sex": eligibility.get("sex"),
+    }
+
+
+def trial_evidence(phases: list[str], design: Mapping[str, Any]) -> str:
+    """A plain label such as 'Phase 3 RCT', 'Phase 1/2 trial' or 'observational study'."""
+    if design.get("studyType") == "OBSERVATIONAL":
+        return "observational study"
+    numbers = [PHASE_LABELS[p].removeprefix("Phase ") for p in phases
+               if p in PHASE_LABELS and p.startswith("PHASE")]
+    randomized = _dict(design, "designInfo").get("allocation") == "RANDOMIZED"
+    kind = "RCT" if randomized else "trial"
+    return f"Phase {'/'.join(numbers)} {kind}" if numbers else ("RCT" if randomized else "trial")
+
+
+def phase_label(phases: list[str]) -> str:
+    return ", ".join(PHASE_LABELS.get(p, p) for p in phases) or "—"
+
+
+def _intervention(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": item.get("type"), "name": item.get("name"),
+            "other_names": list(item.get("otherNames") or [])}
+
+
+def _location(loc: Mapping[str, Any]) -> Location:
+    if not isinstance(loc, dict):
+        raise ValueError("a location is not an object")
+    return Location(
+        facility=loc.get("facility"), city=loc.get("city"), state=loc.get("state"),
+        country=loc.get("country"), status=loc.get("status"),
+        contacts=[Contact(**_contact_dict(c)) for c in loc.get("contacts") or []],
+    )
+
+
+def _contact_dict(contact: Mapping[str, Any]) -> dict[str, str | None]:
+    return {"name": contact.get("name"), "role": contact.get("role"),
+            "phone": contact.get("phone"), "email": contact.get("email")}
+
+
+def _date(module: Mapping[str, Any], key: str) -> str | None:
+    value = _dict(module, key).get("date")
+    return value if isinstance(value, str) and value else None
+
+
+def _dict(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = parent.get(key) if isinstance(parent, Mapping) else None
+    return value if isinstance(value, Mapping) else {}

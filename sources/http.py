@@ -1,0 +1,255 @@
+"""One httpx client factory for every source: per-host rate limits, retries with backoff on
+429/5xx/connection errors (honouring Retry-After), timeouts, conditional GET, a size cap, a
+User-Agent naming the project, and secrets redacted from every URL and error we show."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+log = logging.getLogger("hccwatch.http")
+
+VERSION = "0.1.0"
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+SECRET_PARAMS = ("api_key", "apikey", "key", "token", "email", "password", "passwd", "secret")
+_SECRET_RE = re.compile(
+    r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s'\"<>]+)"
+)
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def redact(text: str) -> str:
+    """Hide api keys, tokens, passwords and e-mail addresses in a URL or message."""
+    text = _SECRET_RE.sub(lambda m: f"{m.group(1)}=***", str(text))
+    return _EMAIL_RE.sub("***@***", text)
+
+
+class SourceError(Exception):
+    """A failure talking to, or reading from, an upstream. `retriable` says whether trying
+    again later can help (429, 5xx, timeouts, connection errors) or not (400, bad query)."""
+
+    def __init__(self, message: str, *, retriable: bool = False, status: int | None = None):
+        super().__init__(redact(message))
+        self.retriable = retriable
+        self.status = status
+
+
+class ParseError(SourceError):
+    """The upstream answered, but what it sent cannot be read (malformed JSON/XML/feed)."""
+
+
+class TooLarge(SourceError):
+    """The response body is larger than the cap we accept."""
+
+
+class RateLimiter:
+    """A thread-safe limiter: requests evenly spaced at `rate` per second, and never more than
+    `rate` of them inside any window of one second plus a safety margin (servers count
+    arrivals, which jitter)."""
+
+    MARGIN = 0.05
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self._recent: deque[float] = deque(maxlen=max(1, int(rate)))
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock()
+            start = now
+            if self._recent:
+                start = max(start, self._recent[-1] + self.interval)
+                if len(self._recent) == self._recent.maxlen:
+                    start = max(start, self._recent[0] + 1.0 + self.MARGIN)
+            self._recent.append(start)
+        if start > now:
+            self._sleep(start - now)
+
+
+_LIMITERS: dict[tuple[str, float], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def limiter_for(netloc: str, rate: float) -> RateLimiter:
+    """The process-wide limiter of one host at one rate (shared by every client using it)."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault((netloc, rate), RateLimiter(rate))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base: float = 1.0
+    cap: float = 60.0
+    max_retry_after: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        backoff = min(self.cap, self.base * 2 ** (attempt - 1))
+        return backoff + random.uniform(0, self.base)
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What a request returned, read in full: status, body bytes, headers, final URL."""
+
+    status: int
+    content: bytes
+    headers: Mapping[str, str]
+    url: str
+    elapsed: float = 0.0
+    attempts: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    def text_snippet(self, limit: int = 200) -> str:
+        text = self.content[:limit].decode("utf-8", "replace").strip()
+        return " ".join(text.split())
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class HttpClient:
+    """A rate-limited, retrying wrapper around one httpx.Client."""
+
+    def __init__(self, client: httpx.Client, *, rate: float, retry: RetryPolicy,
+                 max_bytes: int = DEFAULT_MAX_BYTES, sleep: Callable[[float], None] = time.sleep):
+        self._client = client
+        self._rate = rate
+        self.retry = retry
+        self.max_bytes = max_bytes
+        self._sleep = sleep
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(self, url: str, *, params: Mapping[str, Any] | None = None,
+            etag: str | None = None, last_modified: str | None = None,
+            max_bytes: int | None = None) -> Fetched:
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return self.request("GET", url, params=params, headers=headers, max_bytes=max_bytes)
+
+    def post(self, url: str, *, data: Mapping[str, Any], max_bytes: int | None = None) -> Fetched:
+        return self.request("POST", url, data=data, max_bytes=max_bytes)
+
+    def request(self, method: str, url: str, *, max_bytes: int | None = None,
+                **kwargs: Any) -> Fetched:
+        """Send with pacing and retries; return a 2xx/304 response or raise SourceError."""
+        for attempt in range(1, self.retry.attempts + 1):
+            limiter_for(urlsplit(url).netloc, self._rate).acquire()
+            try:
+                fetched = self._send_once(method, url, max_bytes or self.max_bytes, **kwargs)
+            except SourceError as error:
+                if not error.retriable or attempt == self.retry.attempts:
+                    raise
+                wait = self.retry.delay(attempt, None)
+                log.warning("retrying %s in %.1fs after: %s", redact(url), wait, error)
+                self._sleep(wait)
+                continue
+            fetched.attempts = attempt
+            if fetched.status < 400 or fetched.status == 304:
+                return fetched
+            error = status_error(fetched)
+            if not error.retriable or attempt == self.retry.attempts:
+                raise error
+            wait = self.retry.delay(attempt, parse_retry_after(fetched.headers.get("retry-after")))
+            log.warning("retrying %s in %.1fs after HTTP %s", redact(url), wait, fetched.status)
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _send_once(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> Fetched:
+        started = time.monotonic()
+        try:
+            with self._client.stream(method, url, **kwargs) as response:
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise TooLarge(f"{redact(url)}: response of {declared} bytes exceeds the "
+                                   f"{max_bytes}-byte limit")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise TooLarge(f"{redact(url)}: response exceeds the {max_bytes}-byte limit")
+                return Fetched(response.status_code, bytes(body), response.headers,
+                               str(response.url), time.monotonic() - started)
+        except httpx.TimeoutException as error:
+            raise SourceError(f"{redact(url)}: timed out ({type(error).__name__})",
+                              retriable=True) from None
+        except httpx.TooManyRedirects:
+            raise SourceError(f"{redact(url)}: too many redirects (a redirect loop?)") from None
+        except httpx.UnsupportedProtocol as error:
+            raise SourceError(f"{redact(url)}: unsupported URL scheme ({error})") from None
+        except (httpx.TransportError, httpx.DecodingError) as error:
+            raise SourceError(f"{redact(url)}: connection failed: {error}",
+                              retriable=True) from None
+
+
+def status_error(fetched: Fetched) -> SourceError:
+    """Classify an HTTP error status: 429 and 5xx are retriable, other 4xx are not."""
+    retriable = fetched.status == 429 or fetched.status >= 500
+    detail = fetched.text_snippet()
+    message = f"HTTP {fetched.status} from {redact(fetched.url)}"
+    if detail:
+        message += f": {detail}"
+    return SourceError(message, retriable=retriable, status=fetched.status)
+
+
+def user_agent(contact: str | None) -> str:
+    return f"hccwatch/{VERSION} (personal literature and trial watcher; {contact or 'no contact set'})"
+
+
+def make_client(*, rate: float, contact: str | None = None, timeout: float = 30.0,
+                retry: RetryPolicy | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                transport: httpx.BaseTransport | None = None) -> HttpClient:
+    """The one way hccwatch builds an HTTP client."""
+    client = httpx.Client(
+        headers={"User-Agent": user_agent(contact), "Accept-Encoding": "gzip, deflate"},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=True,
+        max_redirects=5,
+        transport=transport,
+    )
+    return HttpClient(client, rate=rate, retry=retry or RetryPolicy(), max_bytes=max_bytes)

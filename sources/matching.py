@@ -1,0 +1,129 @@
+"""Watchlist matching: which topic terms (English or Chinese) appear in a text, and which trial
+sites lie in a watched place. Case- and width-insensitive (NFKC), word boundaries for Latin
+terms, plain substring for CJK terms."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sources.records import Location
+
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_DASH_RE = re.compile(f"[{_DASHES}]")
+_SPACE_RE = re.compile(r"\s+")
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Punctuation that may sit inside a CJK term in running text ("艾帕洛利·托沃瑞利单抗").
+_CJK_NOISE_RE = re.compile(r"[\s\u00b7\u30fb\u3001\u3002\uff0c\uff0e\uff1a\uff1b\u2027\u300c\u300d\u201c\u201d\u2018\u2019\"'()（）\[\]【】《》<>\-/]")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width -> ASCII), casefold, one kind of dash, single spaces."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _DASH_RE.sub("-", text)
+    return _SPACE_RE.sub(" ", text).casefold().strip()
+
+
+def is_cjk(term: str) -> bool:
+    return bool(_CJK_RE.search(term))
+
+
+@lru_cache(maxsize=4096)
+def _latin_pattern(term: str) -> re.Pattern[str]:
+    """Word-bounded pattern; hyphens and spaces inside a term match '-', ' ' or nothing, so
+    'PD-1' finds 'PD1' and 'PD 1', and 'QL1706' finds 'QL-1706'."""
+    parts = re.split(r"[-\s]+", normalize(term))
+    parts = [p for p in parts if p]
+    pieces = []
+    for index, part in enumerate(parts):
+        if index:
+            pieces.append(r"[-\s]?")
+        pieces.append(_split_letters_digits(part))
+    return re.compile(r"(?<![\w])" + "".join(pieces) + r"(?![\w])")
+
+
+def _split_letters_digits(part: str) -> str:
+    """Let a letter/digit junction take an optional hyphen or space (QL1706 ~ QL-1706)."""
+    chunks = re.findall(r"[^\W\d_]+|\d+|\W+|_", part)
+    out = []
+    for index, chunk in enumerate(chunks):
+        if index and chunk[0].isalnum() and chunks[index - 1][-1].isalnum() \
+                and chunk[0].isdigit() != chunks[index - 1][-1].isdigit():
+            out.append(r"[-\s]?")
+        out.append(re.escape(chunk))
+    return "".join(out)
+
+
+def _cjk_squash(text: str) -> str:
+    return _CJK_NOISE_RE.sub("", text)
+
+
+def matched_terms(text: str, terms: Iterable[str]) -> list[str]:
+    """The terms that occur in `text`, in the order given."""
+    norm = normalize(text)
+    squashed: str | None = None
+    found = []
+    for term in terms:
+        if is_cjk(term):
+            if squashed is None:
+                squashed = _cjk_squash(norm)
+            if _cjk_squash(normalize(term)) in squashed:
+                found.append(term)
+        elif _latin_pattern(term).search(norm):
+            found.append(term)
+    return found
+
+
+def match_topics(text: str, topics: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """topic id -> matched terms, for every topic with at least one match."""
+    result = {}
+    for topic_id, terms in topics.items():
+        found = matched_terms(text, terms)
+        if found:
+            result[topic_id] = found
+    return result
+
+
+@dataclass(frozen=True)
+class PlaceSpec:
+    name: str
+    match: tuple[str, ...]
+    country: str | None = None
+    label_zh: str | None = None
+
+
+def _squash_latin(text: str) -> str:
+    return " " + re.sub(r"[^\w]+", " ", normalize(text)).strip() + " "
+
+
+def site_in_place(location: Location, place: PlaceSpec) -> str | None:
+    """The place's match string that this site satisfies, or None."""
+    if place.country and location.country and normalize(location.country) != normalize(place.country):
+        return None
+    haystack = _squash_latin(" ".join(p for p in (location.facility, location.city) if p))
+    for candidate in place.match:
+        if _squash_latin(candidate) in haystack:
+            return candidate
+    return None
+
+
+def watched_sites(locations: Sequence[Location], places: Sequence[PlaceSpec]) -> list[dict[str, Any]]:
+    """Every site of a trial that lies in a watched place, with its status and contacts."""
+    sites = []
+    for location in locations:
+        for place in places:
+            hit = site_in_place(location, place)
+            if hit:
+                sites.append({
+                    "place": place.name, "place_zh": place.label_zh, "matched": hit,
+                    "site_key": location.site_key(), "facility": location.facility,
+                    "city": location.city, "country": location.country, "status": location.status,
+                    "contacts": [{"name": c.name, "phone": c.phone, "email": c.email}
+                                 for c in location.contacts],
+                })
+                break
+    return sites

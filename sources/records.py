@@ -1,0 +1,116 @@
+"""The Record every source yields: one source-agnostic, typed description of a trial,
+article, preprint or news item, before it is merged into the store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("trial", "article", "preprint", "news")
+# Order in which identifiers name a Finding's canonical key.
+KEY_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
+NCT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Contact:
+    name: str | None = None
+    role: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(slots=True)
+class Location:
+    facility: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    status: str | None = None
+    contacts: list[Contact] = field(default_factory=list)
+
+    def site_key(self) -> str:
+        return " | ".join(p or "" for p in (self.facility, self.city, self.country))
+
+    def label(self) -> str:
+        return ", ".join(p for p in (self.facility, self.city, self.state, self.country) if p)
+
+
+@dataclass(slots=True)
+class Record:
+    source: str
+    kind: str
+    ids: dict[str, str]
+    title: str
+    url: str | None = None
+    summary: str = ""
+    title_alt: str | None = None
+    published: str | None = None
+    updated: str | None = None
+    evidence: str | None = None
+    status: str | None = None
+    phases: list[str] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    lang: str | None = None
+    # Filled in before storing: topic id -> terms that matched (or the query that found it),
+    # and the sites of a trial that lie in a watched place.
+    topics: dict[str, list[str]] = field(default_factory=dict)
+    watched_sites: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown record kind {self.kind!r}")
+        self.ids = {k: v for k, v in self.ids.items() if v}
+        if not any(scheme in self.ids for scheme in KEY_SCHEMES):
+            raise ValueError("a record needs at least one identifier (nct, pmid, doi, pmcid or url)")
+
+    @property
+    def key(self) -> str:
+        return canonical_key(self.ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def canonical_key(ids: dict[str, str]) -> str:
+    """The Finding key for a set of identifiers: NCT id bare, others as `scheme:value`."""
+    for scheme in KEY_SCHEMES:
+        value = ids.get(scheme)
+        if value:
+            return value if scheme == "nct" else f"{scheme}:{value}"
+    raise ValueError("no identifier to build a key from")
+
+
+def normalize_id(scheme: str, value: str) -> str:
+    """Identifiers compare case-insensitively where the scheme allows (DOI, NCT, PMCID)."""
+    value = value.strip()
+    if scheme == "doi":
+        value = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", value, flags=re.IGNORECASE)
+        return value.lower()
+    if scheme in ("nct", "pmcid"):
+        return value.upper()
+    return value
+
+
+def parse_key(key: str) -> tuple[str, str]:
+    """`NCT01234567` -> ("nct", ...); `pmid:123` -> ("pmid", "123"); raises ValueError."""
+    key = key.strip()
+    if NCT_RE.fullmatch(key):
+        return "nct", key.upper()
+    scheme, sep, value = key.partition(":")
+    if not sep or scheme.lower() not in KEY_SCHEMES or not value:
+        raise ValueError(
+            f"not a finding key: {key!r} (expected NCT01234567, pmid:..., doi:..., pmcid:... or url:...)"
+        )
+    return scheme.lower(), normalize_id(scheme.lower(), value)
+
+
+def find_nct_ids(text: str) -> list[str]:
+    """NCT numbers mentioned in free text, upper-cased, in order, once each."""
+    seen: dict[str, None] = {}
+    for match in NCT_RE.finditer(text or ""):
+        seen.setdefault(match.group(0).upper(), None)
+    return list(seen)

@@ -1,0 +1,123 @@
+"""SQLModel tables: what hccwatch knows (Finding and its identifiers, topics, links, changes)
+and how it got it (SourceState cursors, PollRun history, the Digest ledger)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def json_column() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Finding(SQLModel, table=True):
+    """One real-world thing: a trial, an article, a preprint or a news item."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    kind: str = Field(index=True)
+    title: str
+    title_alt: str | None = None
+    summary: str = ""
+    url: str | None = None
+    published: str | None = None
+    updated: str | None = None
+    first_seen_at: datetime = Field(index=True)
+    last_seen_at: datetime
+    content_hash: str = ""
+    evidence: str | None = None
+    status: str | None = None
+    phases: list[str] = json_column()
+    locations: list[dict[str, Any]] = json_column()
+    watched_sites: list[dict[str, Any]] = json_column()
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    lang: str | None = None
+    placeholder: bool = False
+    story_key: str | None = Field(default=None, index=True)
+
+
+class Identifier(SQLModel, table=True):
+    """Every identifier naming a Finding; two sources naming one (scheme, value) share it."""
+
+    __table_args__ = (UniqueConstraint("scheme", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scheme: str
+    value: str
+    finding_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+
+
+class FindingSource(SQLModel, table=True):
+    """Which sources have reported a Finding."""
+
+    __table_args__ = (UniqueConstraint("finding_id", "source"),)
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+    source: str
+    first_seen_at: datetime
+    content_hash: str = ""
+
+
+class TopicMatch(SQLModel, table=True):
+    """A Finding concerns a watchlist topic; `terms` are what matched (or the query)."""
+
+    __table_args__ = (UniqueConstraint("finding_id", "topic"),)
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+    topic: str = Field(index=True)
+    terms: list[str] = json_column()
+    via: str = "query"
+
+
+class Link(SQLModel, table=True):
+    """Finding -> Finding, e.g. an article naming an NCT number -> that trial."""
+
+    __table_args__ = (UniqueConstraint("src_id", "dst_id", "relation"),)
+    id: int | None = Field(default=None, primary_key=True)
+    src_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+    dst_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+    relation: str = "mentions"
+
+
+class Change(SQLModel, table=True):
+    """A field of a Finding that changed between polls."""
+
+    __table_args__ = (Index("ix_change_seen", "seen_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+    field: str
+    old: str | None = None
+    new: str | None = None
+    seen_at: datetime
+    significance: str = "minor"
+    source: str | None = None
+
+
+class SourceState(SQLModel, table=True):
+    """Per (source, query): the cursor and the health of the last attempts."""
+
+    source: str = Field(primary_key=True)
+    query: str = Field(primary_key=True)
+    cursor: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    last_count: int = 0
+
+
+class PollRun(SQLModel, table=True):
+    """One poll: when it ran and, per source, what it fetched, added, changed and failed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime
+    finished_at: datetime | None = None
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    errors: list[str] = json_column()
+    ok: bool | None = None

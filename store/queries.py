@@ -1,0 +1,137 @@
+"""Read access to stored findings in the shape the CLI, the web pages and the digest share
+(the `findings --format json` contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from sources.records import parse_key
+from store.db import iso
+from store.models import Change, Finding, FindingSource, Identifier, Link, SourceState, TopicMatch
+
+ID_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
+
+
+def list_findings(session: Session, *, topic: str | None = None, kind: str | None = None,
+                  since: datetime | None = None, source: str | None = None,
+                  ids: Sequence[int] | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[Finding]:
+    """Stored findings (placeholders excluded), newest first."""
+    query = select(Finding).where(Finding.placeholder == False)  # noqa: E712
+    if topic:
+        query = query.where(col(Finding.id).in_(
+            select(TopicMatch.finding_id).where(TopicMatch.topic == topic)))
+    if source:
+        # Feed items are stored per feed ("feed:<name>"); "feeds" means any of them.
+        match = (col(FindingSource.source).startswith("feed:") if source == "feeds"
+                 else FindingSource.source == source)
+        query = query.where(col(Finding.id).in_(select(FindingSource.finding_id).where(match)))
+    if kind:
+        query = query.where(Finding.kind == kind)
+    if since:
+        query = query.where(Finding.first_seen_at >= since)
+    if ids is not None:
+        query = query.where(col(Finding.id).in_(list(ids)))
+    query = query.order_by(col(Finding.first_seen_at).desc(), col(Finding.id).desc())
+    if limit:
+        query = query.offset(offset).limit(limit)
+    return list(session.exec(query))
+
+
+def get_finding(session: Session, key: str) -> Finding | None:
+    """By canonical key or by any identifier (`pmid:1`, `doi:...`, `NCT...`)."""
+    scheme, value = parse_key(key)
+    row = session.exec(select(Identifier).where(
+        Identifier.scheme == scheme, Identifier.value == value)).first()
+    if row is not None:
+        return session.get(Finding, row.finding_id)
+    return session.exec(select(Finding).where(Finding.key == key.strip())).first()
+
+
+def _grouped(session: Session, model: Any, finding_ids: list[int]) -> dict[int, list[Any]]:
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for start in range(0, len(finding_ids), 500):
+        chunk = finding_ids[start:start + 500]
+        for row in session.exec(select(model).where(col(model.finding_id).in_(chunk))):
+            grouped[row.finding_id].append(row)
+    return grouped
+
+
+def describe(session: Session, findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """Findings as JSON-ready dicts (one query per related table, not per finding)."""
+    ids = [f.id for f in findings]
+    identifiers = _grouped(session, Identifier, ids)
+    sources = _grouped(session, FindingSource, ids)
+    topics = _grouped(session, TopicMatch, ids)
+    return [_as_dict(f, identifiers[f.id], sources[f.id], topics[f.id]) for f in findings]
+
+
+
+
+def _as_dict(finding: Finding, identifiers: list[Identifier], sources: list[FindingSource],
+             topics: list[TopicMatch]) -> dict[str, Any]:
+    ids: dict[str, str] = {}
+    for row in sorted(identifiers, key=lambda r: r.id or 0):
+        ids.setdefault(row.scheme, row.value)
+    data = {
+        "key": finding.key,
+        "kind": finding.kind,
+        "title": finding.title,
+        "title_alt": finding.title_alt,
+        "summary": finding.summary,
+        "url": finding.url,
+        "sources": sorted({s.source for s in sources}),
+        "topics": sorted({t.topic for t in topics}),
+        "topic_terms": {t.topic: t.terms for t in topics},
+        "identifiers": {k: ids[k] for k in ID_SCHEMES if k in ids},
+        "published": finding.published,
+        "updated": finding.updated,
+        "first_seen": iso(finding.first_seen_at),
+        "last_seen": iso(finding.last_seen_at),
+        "evidence": finding.evidence,
+        "lang": finding.lang,
+    }
+    if finding.kind == "trial":
+        data.update(status=finding.status, phases=finding.phases, locations=finding.locations,
+                    watched_sites=finding.watched_sites)
+    data["details"] = finding.details
+    return data
+
+
+def changes_of(session: Session, finding_id: int) -> list[Change]:
+    return list(session.exec(select(Change).where(Change.finding_id == finding_id)
+                             .order_by(col(Change.seen_at), col(Change.id))))
+
+
+def links_of(session: Session, finding: Finding) -> list[dict[str, Any]]:
+    """Findings this one names and findings naming it (e.g. a trial's articles)."""
+    out = []
+    for direction, mine, theirs in (("out", Link.src_id, Link.dst_id), ("in", Link.dst_id, Link.src_id)):
+        for link in session.exec(select(Link).where(mine == finding.id)):
+            other = session.get(Finding, getattr(link, theirs.key))
+            if other is not None:
+                out.append({"direction": direction, "relation": link.relation, "key": other.key,
+                            "kind": other.kind, "title": other.title, "url": other.url,
+                            "placeholder": other.placeholder})
+    return out
+
+
+def show(session: Session, finding: Finding) -> dict[str, Any]:
+    data = describe(session, [finding])[0]
+    data["changes"] = [
+        {"field": c.field, "old": c.old, "new": c.new, "seen_at": iso(c.seen_at),
+         "significance": c.significance, "source": c.source}
+        for c in changes_of(session, finding.id)
+    ]
+    data["links"] = links_of(session, finding)
+    data["placeholder"] = finding.placeholder
+    return data
+
+
+def source_states(session: Session) -> list[SourceState]:
+    return list(session.exec(select(SourceState).order_by(SourceState.source, SourceState.query)))

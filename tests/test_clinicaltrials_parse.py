@@ -1,0 +1,119 @@
+"""ClinicalTrials.gov v2 parsing on real recorded responses: the fields a family would read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import fixture_bytes
+
+from sources.clinicaltrials import build_params, parse_page, parse_study
+from sources.http import ParseError
+
+
+def test_search_page_yields_every_study_with_next_token():
+    page = parse_page(fixture_bytes("ctgov/biomcp_search_keytruda_limit3_20260811.json"))
+    assert [r.key for r in page.records] == ["NCT05431270", "NCT03590054", "NCT04795661"]
+    assert page.next_token and page.total and page.total > 3
+    assert not page.skipped
+
+
+def test_single_study_fields_a_user_sees():
+    record = parse_page(fixture_bytes("ctgov/biomcp_get_nct02576665_20260811.json")).records[0]
+    assert record.key == "NCT02576665"
+    assert record.title.startswith("A Study of Toca 511, a Retroviral Replicating Vector")
+    assert record.status == "TERMINATED"
+    assert record.phases == ["PHASE1"]
+    assert record.evidence == "Phase 1 trial"
+    assert record.url == "https://clinicaltrials.gov/study/NCT02576665"
+    assert record.details["sponsor"] == "Tocagen Inc."
+    assert record.details["enrollment"] == 21
+    assert record.details["start_date"] == "2016-07"  # partial date kept as given
+    assert record.details["completion_date"] == "2019-12-20"
+    assert record.details["minimum_age"] == "18 Years"
+    assert record.details["maximum_age"] == "75 Years"
+    assert "Colorectal Cancer" in record.details["conditions"]
+    assert record.details["interventions"][0] == {
+        "type": None, "name": "Toca 511",
+        "other_names": ["vocimagene amiretrorepvec", "RRV", "retroviral replicating viral"]}
+    assert record.details["eligibility_criteria"].startswith("Inclusion Criteria:")
+    first = record.locations[0]
+    assert (first.facility, first.city, first.country) == (
+        "Sarah Cannon Research Institute", "Denver", "United States")
+
+
+def test_full_aact_record_with_results_and_randomized_design():
+    record = parse_page(fixture_bytes("ctgov/aact_NCT02210780.json")).records[0]
+    assert record.status == "COMPLETED"
+    assert record.evidence == "Phase 2 RCT"
+    assert record.details["results_first_posted"]
+    assert record.details["has_results"] is True
+    assert record.details["collaborators"] == ["Sanofi"]
+    assert record.details["official_title"].startswith("A Randomized, Double-Blind")
+    assert record.published and record.updated
+
+
+def test_multi_phase_study_is_labelled_phase_1_2():
+    page = parse_page(fixture_bytes("ctgov/biomcp_search_phelan_limit5_20260811.json"))
+    by_key = {r.key: r for r in page.records}
+    assert by_key["NCT05105685"].phases == ["PHASE1", "PHASE2"]
+    assert by_key["NCT05105685"].evidence.startswith("Phase 1/2")
+    assert by_key["NCT01525901"].details["start_date"] == "2012-02"
+
+
+def test_site_and_central_contacts_are_kept():
+    study = {"protocolSection": {
+        "identificationModule": {"nctId": "NCT09999999", "briefTitle": "Sample"},
+        "statusModule": {"overallStatus": "RECRUITING"},
+        "contactsLocationsModule": {
+            "centralContacts": [{"name": "Jane Roe", "role": "CONTACT", "phone": "206-555-0100",
+                                 "email": "jroe@example.org"}],
+            "locations": [{"facility": "Zhongshan Hospital, Fudan University", "city": "Shanghai",
+                           "state": "Shanghai Municipality", "country": "China", "status": "RECRUITING",
+                           "contacts": [{"name": "Li Wei", "phone": "+86 21 5555 0100"}]}]}}}
+    record = parse_study(study)
+    assert record.details["central_contacts"][0]["email"] == "jroe@example.org"
+    site = record.locations[0]
+    assert site.status == "RECRUITING"
+    assert site.contacts[0].name == "Li Wei" and site.contacts[0].phone == "+86 21 5555 0100"
+
+
+def test_study_missing_expected_fields_still_parses():
+    record = parse_study({"protocolSection": {"identificationModule": {"nctId": "nct01234567"}}})
+    assert record.key == "NCT01234567"
+    assert record.title == "NCT01234567"
+    assert record.status is None and record.phases == [] and record.locations == []
+
+
+def test_unknown_status_value_is_kept_and_flagged():
+    record = parse_study({"protocolSection": {
+        "identificationModule": {"nctId": "NCT01234567", "briefTitle": "X"},
+        "statusModule": {"overallStatus": "PAUSED_FOR_REVIEW"}}})
+    assert record.status == "PAUSED_FOR_REVIEW"
+    assert record.details["status_known"] is False
+
+
+def test_study_without_nct_id_is_skipped_not_fatal():
+    body = json.dumps({"studies": [{"protocolSection": {}},
+                                   {"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}}}]})
+    page = parse_page(body.encode())
+    assert [r.key for r in page.records] == ["NCT00000001"]
+    assert page.skipped == ["study #1 skipped: no protocolSection.identificationModule.nctId"]
+
+
+@pytest.mark.parametrize("body", [b'{"studies": [', b"<html>500</html>", b"\xff\xfe\x00", b"[]"])
+def test_malformed_json_is_a_clear_parse_error(body):
+    with pytest.raises(ParseError, match="ClinicalTrials.gov sent"):
+        parse_page(body)
+
+
+def test_retired_classic_api_response_is_recognised():
+    with pytest.raises(ParseError, match="retired classic"):
+        parse_page(fixture_bytes("ctgov/legacy_classic_aact_NCT04780763.json"))
+
+
+def test_incremental_params_filter_on_last_update_date():
+    params = build_params({"cond": "HCC", "intr": "QL1706"}, since="2026-11-16")
+    assert params["query.cond"] == "HCC" and params["query.intr"] == "QL1706"
+    assert params["filter.advanced"] == "AREA[LastUpdatePostDate]RANGE[2026-11-16,MAX]"
+    assert "filter.advanced" not in build_params({"term": "x"}, since=None)

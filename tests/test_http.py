@@ -1,0 +1,123 @@
+"""The shared HTTP client against a real local server: retries only what is transient,
+honours Retry-After, paces per host, caps sizes, and never shows secrets."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hccwatch.replay import Fault, Response, StaticHandler
+from sources.http import RetryPolicy, SourceError, TooLarge, make_client, parse_retry_after, redact
+
+
+def client(rate=100.0, attempts=3, **kw):
+    return make_client(rate=rate, retry=RetryPolicy(attempts=attempts, base=0.01), **kw)
+
+
+@pytest.fixture
+def feed(replay):
+    static = StaticHandler()
+    static.put("/feed.xml", b"<rss><channel><title>t</title></channel></rss>")
+    replay.route("/feed.xml", static)
+    return f"{replay.url}/feed.xml"
+
+
+def test_429_with_retry_after_is_waited_out_then_succeeds(replay, feed):
+    replay.inject("/feed.xml", Fault(status=429, retry_after="1"))
+    with client() as http:
+        started = time.monotonic()
+        fetched = http.get(feed)
+        waited = time.monotonic() - started
+    assert fetched.status == 200 and fetched.attempts == 2
+    assert waited >= 0.9  # the server asked for one second
+    assert len(replay.requests("/feed.xml")) == 2
+
+
+def test_5xx_burst_is_retried_with_backoff(replay, feed):
+    replay.inject("/feed.xml", Fault(status=503), times=2)
+    with client(attempts=3) as http:
+        assert http.get(feed).attempts == 3
+
+
+def test_persistent_5xx_gives_up_with_a_retriable_error(replay, feed):
+    replay.inject("/feed.xml", Fault(status=500, body=b"upstream exploded"), times=5)
+    with client(attempts=2) as http, pytest.raises(SourceError) as error:
+        http.get(feed)
+    assert error.value.retriable and error.value.status == 500
+    assert "HTTP 500" in str(error.value) and "upstream exploded" in str(error.value)
+    assert len(replay.requests("/feed.xml")) == 2
+
+
+def test_400_is_not_retried(replay):
+    replay.route("/bad", lambda r: Response(400, b"Unknown parameter `query.recrs`", "text/plain"))
+    with client() as http, pytest.raises(SourceError) as error:
+        http.get(f"{replay.url}/bad")
+    assert not error.value.retriable
+    assert "Unknown parameter" in str(error.value)
+    assert len(replay.requests("/bad")) == 1
+
+
+def test_stalled_response_times_out_then_retries(replay, feed):
+    replay.inject("/feed.xml", Fault(kind="stall", seconds=1.5))
+    with client(timeout=0.5) as http:
+        assert http.get(feed).status == 200
+
+
+def test_truncated_body_is_a_connection_error(replay, feed):
+    replay.inject("/feed.xml", Fault(kind="truncate"), times=5)
+    with client(attempts=2) as http, pytest.raises(SourceError, match="connection failed") as error:
+        http.get(feed)
+    assert error.value.retriable
+
+
+def test_dns_failure_is_a_clear_retriable_error():
+    with client(attempts=1) as http, pytest.raises(SourceError, match="connection failed") as error:
+        http.get("http://no-such-host.invalid/feed")
+    assert error.value.retriable
+
+
+def test_conditional_get_gets_304(feed):
+    with client() as http:
+        first = http.get(feed)
+        second = http.get(feed, etag=first.headers["etag"])
+    assert second.not_modified and second.content == b""
+
+
+def test_oversized_response_is_refused(replay):
+    replay.route("/big", lambda r: Response(200, b"x" * 5000, "text/plain"))
+    with client(max_bytes=1000) as http, pytest.raises(TooLarge, match="1000-byte limit"):
+        http.get(f"{replay.url}/big")
+
+
+def test_redirect_loop_and_bad_scheme_fail_cleanly(replay):
+    replay.route("/loop", lambda r: Response(302, b"", "text/plain", {"Location": "/loop"}))
+    replay.route("/ftp", lambda r: Response(302, b"", "text/plain", {"Location": "ftp://example.org/x"}))
+    with client() as http:
+        with pytest.raises(SourceError, match="too many redirects"):
+            http.get(f"{replay.url}/loop")
+        with pytest.raises(SourceError, match="unsupported URL scheme"):
+            http.get(f"{replay.url}/ftp")
+
+
+def test_requests_to_one_host_are_paced(replay, feed):
+    with client(rate=5.0) as http:
+        for _ in range(8):
+            http.get(feed)
+    assert replay.max_per_second("/feed.xml") <= 5
+
+
+def test_secrets_are_redacted_from_errors(replay):
+    replay.route("/eutils", lambda r: Response(400, b"bad", "text/plain"))
+    with client() as http, pytest.raises(SourceError) as error:
+        http.get(f"{replay.url}/eutils", params={"api_key": "SECRET123", "email": "me@family.org"})
+    assert "SECRET123" not in str(error.value) and "me@family.org" not in str(error.value)
+    assert "api_key=***" in str(error.value)
+
+
+def test_redact_and_retry_after_parsing():
+    assert redact("https://x/esearch.fcgi?term=a&api_key=abc&email=a@b.org") == \
+        "https://x/esearch.fcgi?term=a&api_key=***&email=***"
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert parse_retry_after("soon") is None

@@ -1,0 +1,188 @@
+"""Upserting Records into a real SQLite file: one finding per trial, no churn on re-poll, and
+Change events for what a family cares about."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+from conftest import fixture_bytes
+from sqlmodel import func, select
+
+from sources.clinicaltrials import parse_page, parse_study
+from sources.records import Record
+from store.db import session_scope
+from store.ingest import ingest_batch
+from store.models import Change, Finding, FindingSource, Identifier, Link, SourceState, TopicMatch
+
+T0 = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+
+def counts(engine) -> dict[str, int]:
+    with session_scope(engine) as s:
+        return {m.__name__: s.exec(select(func.count()).select_from(m)).one()
+                for m in (Finding, Identifier, TopicMatch, Change, FindingSource, Link)}
+
+
+def store(engine, records, *, query="q", at=T0, cursor="2026-11-16"):
+    with session_scope(engine) as s:
+        return ingest_batch(s, records, source=records[0].source if records else "ctgov",
+                            query=query, seen_at=at, cursor=cursor)
+
+
+def keytruda():
+    return parse_page(fixture_bytes("ctgov/biomcp_search_keytruda_limit3_20260811.json")).records
+
+
+def test_first_poll_stores_each_trial_once(engine):
+    result = store(engine, keytruda())
+    assert (result.new, result.updated, result.unchanged) == (3, 0, 0)
+    assert counts(engine)["Finding"] == 3
+
+
+def test_second_poll_of_same_page_changes_nothing(engine):
+    store(engine, keytruda())
+    before = counts(engine)
+    result = store(engine, keytruda(), at=T0 + timedelta(hours=6))
+    assert (result.new, result.updated, result.unchanged, result.changes) == (0, 0, 3, 0)
+    assert counts(engine) == before
+
+
+def test_same_trial_from_two_topics_is_one_finding_with_two_topics(engine):
+    first, second = keytruda(), keytruda()
+    for r in first:
+        r.topics = {"immunotherapy": ["Keytruda"]}
+    for r in second:
+        r.topics = {"melanoma": ["melanoma"]}
+    store(engine, first, query="immunotherapy")
+    result = store(engine, second, query="melanoma")
+    assert result.new == 0
+    with session_scope(engine) as s:
+        finding = s.exec(select(Finding).where(Finding.key == "NCT05431270")).one()
+        topics = {m.topic for m in s.exec(select(TopicMatch).where(TopicMatch.finding_id == finding.id))}
+    assert topics == {"immunotherapy", "melanoma"}
+    assert counts(engine)["Finding"] == 3
+
+
+def _study(status="RECRUITING", sites=(), results=None, phases=("PHASE2",)):
+    study = {"protocolSection": {
+        "identificationModule": {"nctId": "NCT09990001", "briefTitle": "HCC sample"},
+        "statusModule": {"overallStatus": status},
+        "designModule": {"phases": list(phases)},
+        "contactsLocationsModule": {"locations": [dict(s) for s in sites]}}}
+    if results:
+        study["protocolSection"]["statusModule"]["resultsFirstPostDateStruct"] = {"date": results}
+    return study
+
+
+SEATTLE = {"facility": "Fred Hutchinson Cancer Center", "city": "Seattle", "country": "United States",
+           "status": "RECRUITING"}
+DENVER = {"facility": "Denver Site", "city": "Denver", "country": "United States", "status": "RECRUITING"}
+
+
+def test_status_change_is_recorded_with_old_and_new(engine):
+    store(engine, [parse_study(_study("RECRUITING"))])
+    result = store(engine, [parse_study(_study("ACTIVE_NOT_RECRUITING"))], at=T0 + timedelta(days=7))
+    assert result.updated == 1 and result.changes == 1
+    with session_scope(engine) as s:
+        change = s.exec(select(Change)).one()
+        finding = s.exec(select(Finding)).one()
+    assert (change.field, change.old, change.new) == ("status", "RECRUITING", "ACTIVE_NOT_RECRUITING")
+    assert change.seen_at == T0 + timedelta(days=7)
+    assert finding.status == "ACTIVE_NOT_RECRUITING"
+
+
+def test_results_posted_new_phase_and_new_watched_site_are_changes(engine):
+    store(engine, [parse_study(_study(sites=[DENVER]))])
+    newer = parse_study(_study(sites=[DENVER, SEATTLE], results="2026-11-20", phases=("PHASE2", "PHASE3")))
+    newer.watched_sites = [{"place": "Seattle", "site_key": newer.locations[1].site_key(),
+                            "facility": SEATTLE["facility"], "status": "RECRUITING"}]
+    store(engine, [newer], at=T0 + timedelta(days=7))
+    with session_scope(engine) as s:
+        changes = {c.field: c for c in s.exec(select(Change))}
+    assert changes["results_first_posted"].new == "2026-11-20"
+    assert changes["results_first_posted"].significance == "results"
+    assert changes["phases"].new == "PHASE2, PHASE3"
+    assert changes["site"].significance == "watched_site"
+    assert "Fred Hutchinson Cancer Center" in changes["site"].new
+
+
+def test_site_status_change_in_watched_place(engine):
+    closed = dict(SEATTLE, status="NOT_YET_RECRUITING")
+    first = parse_study(_study(sites=[closed]))
+    store(engine, [first])
+    later = parse_study(_study(sites=[SEATTLE]))
+    later.watched_sites = [{"site_key": later.locations[0].site_key(), "place": "Seattle"}]
+    store(engine, [later], at=T0 + timedelta(days=1))
+    with session_scope(engine) as s:
+        change = s.exec(select(Change)).one()
+    assert change.field == "site_status" and change.significance == "watched_site"
+    assert change.new.endswith("RECRUITING") and "NOT_YET" in change.old
+
+
+def test_cursor_commits_with_the_batch(engine):
+    store(engine, keytruda(), query="immunotherapy", cursor="2026-11-16")
+    with session_scope(engine) as s:
+        state = s.get(SourceState, ("ctgov", "immunotherapy"))
+    assert state.cursor == "2026-11-16" and state.last_success_at == T0 and state.last_count == 3
+
+
+def test_a_failed_batch_leaves_nothing_and_keeps_the_cursor(engine):
+    store(engine, keytruda()[:1], query="immunotherapy", cursor="2026-11-01")
+    bad = Record(source="ctgov", kind="trial", ids={"nct": "NCT05431270"}, title="x")
+    try:
+        with session_scope(engine) as s:
+            ingest_batch(s, keytruda()[1:], source="ctgov", query="immunotherapy",
+                         seen_at=T0, cursor="2026-11-16")
+            raise RuntimeError(f"killed mid-batch after {bad.key}")
+    except RuntimeError:
+        pass
+    with session_scope(engine) as s:
+        assert s.get(SourceState, ("ctgov", "immunotherapy")).cursor == "2026-11-01"
+    assert counts(engine)["Finding"] == 1
+
+
+def test_article_naming_a_trial_links_to_a_placeholder_then_the_trial(engine):
+    article = Record(source="pubmed", kind="article", ids={"pmid": "123"}, title="Paper",
+                     mentions=["NCT09990001"])
+    store(engine, [article])
+    with session_scope(engine) as s:
+        placeholder = s.exec(select(Finding).where(Finding.key == "NCT09990001")).one()
+        assert placeholder.placeholder
+    result = store(engine, [parse_study(_study())], at=T0 + timedelta(days=1))
+    assert result.new == 1  # the trial itself is new to the family when it arrives
+    with session_scope(engine) as s:
+        trial = s.exec(select(Finding).where(Finding.key == "NCT09990001")).one()
+        link = s.exec(select(Link)).one()
+    assert not trial.placeholder and trial.title == "HCC sample"
+    assert link.dst_id == trial.id
+
+
+def test_two_sources_naming_the_same_doi_and_pmid_merge(engine):
+    a = Record(source="pubmed", kind="article", ids={"pmid": "42"}, title="A paper")
+    b = Record(source="europepmc", kind="article", ids={"doi": "10.1000/XYZ"}, title="A paper")
+    both = Record(source="europepmc", kind="article", ids={"pmid": "42", "doi": "10.1000/xyz"},
+                  title="A paper")
+    store(engine, [a])
+    store(engine, [b])
+    assert counts(engine)["Finding"] == 2
+    store(engine, [both])
+    with session_scope(engine) as s:
+        findings = s.exec(select(Finding)).all()
+        sources = {r.source for r in s.exec(select(FindingSource))}
+    assert len(findings) == 1 and findings[0].key == "pmid:42"
+    assert sources == {"pubmed", "europepmc"}
+
+
+def test_reingesting_in_any_order_gives_the_same_findings(engine, tmp_path):
+    from store.db import open_engine
+
+    records = keytruda() + parse_page(fixture_bytes("ctgov/biomcp_search_phelan_limit5_20260811.json")).records
+    store(engine, copy.deepcopy(records))
+    other = open_engine(str(tmp_path / "other.sqlite3"))
+    store(other, list(reversed(copy.deepcopy(records))))
+    with session_scope(engine) as s1, session_scope(other) as s2:
+        a = sorted((f.key, f.status, f.content_hash) for f in s1.exec(select(Finding)))
+        b = sorted((f.key, f.status, f.content_hash) for f in s2.exec(select(Finding)))
+    assert a == b and len(a) == 8
+    other.dispose()
