@@ -51,8 +51,23 @@ def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             for topic in watchlist.topics if topic.ctgov]
 
 
-BUILDERS: dict[str, Callable[[Settings, Watchlist, ExitStack, Progress], list[Task]]] = {
+Builder = Callable[[Settings, Watchlist, ExitStack, Progress], list[Task]]
+
+
+def _lazy(module: str, name: str) -> Builder:
+    """A builder that lives in another module, imported when a poll first needs it."""
+    def build(*args: object) -> list[Task]:
+        from importlib import import_module
+
+        return getattr(import_module(module), name)(*args)
+    return build
+
+
+BUILDERS: dict[str, Builder] = {
     "ctgov": ctgov_tasks,
+    "pubmed": _lazy("hccwatch.poll_literature", "pubmed_tasks"),
+    "europepmc": _lazy("hccwatch.poll_literature", "europepmc_tasks"),
+    "feeds": _lazy("hccwatch.poll_feeds", "feed_tasks"),
 }
 
 
