@@ -1,0 +1,105 @@
+"""Poll tasks for the literature sources: one PubMed task and one Europe PMC task per topic
+that has a query for it. The cursor is an entry-date watermark (YYYY-MM-DD): the first poll
+backfills settings.backfill_days, later polls start from the stored day, and the watermark
+never passes the day the run started and stays put when a batch failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import date, datetime, timedelta
+
+from hccwatch.poll import Fetch, Progress, Task
+from hccwatch.pollers import client_for
+from hccwatch.settings import Settings
+from hccwatch.watchlist import Watchlist
+from sources import europepmc, pubmed
+from sources.http import ParseError
+from sources.records import Record
+
+Fetcher = Callable[[str | None, datetime], Fetch]
+
+
+def window_start(cursor: str | None, run_started: datetime, backfill_days: int) -> date:
+    """The first entry day to ask for: the stored watermark, else the backfill window."""
+    if cursor:
+        try:
+            return date.fromisoformat(cursor)
+        except ValueError:
+            pass  # a cursor from an older format: fall back to a full backfill
+    return run_started.date() - timedelta(days=backfill_days)
+
+
+def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
+                 progress: Progress) -> list[Task]:
+    client = stack.enter_context(client_for(settings, settings.effective_ncbi_rate))
+    eutils = pubmed.Eutils(client, settings.eutils_url, email=settings.ncbi_email,
+                           api_key=settings.ncbi_api_key)
+
+    def fetcher(term: str, label: str) -> Fetcher:
+        def fetch(cursor: str | None, run_started: datetime) -> Fetch:
+            start = window_start(cursor, run_started, settings.backfill_days)
+            end = run_started.date()
+            result = Fetch([], cursor=end.isoformat())
+            seen: set[str] = set()
+            failures: list[str] = []
+            for number, batch in enumerate(pubmed.fetch_batches(eutils, term, start, end), 1):
+                _take_batch(batch, result, seen, failures)
+                progress("page", source="pubmed", label=label, page=number,
+                         records=len(result.records), total=None)
+            return _settle(result, failures)
+        return fetch
+
+    return [Task("pubmed", topic.id, topic.pubmed, fetcher(topic.pubmed, topic.id), topic=topic.id)
+            for topic in watchlist.topics if topic.pubmed]
+
+
+def _take_batch(batch: pubmed.Batch, result: Fetch, seen: set[str], failures: list[str]) -> None:
+    """Add one efetch batch's records (each PMID once); a batch that cannot be read is
+    noted as failed and contributes nothing."""
+    try:
+        parsed = pubmed.parse_batch(batch.body)
+    except ParseError as error:
+        failures.append(f"batch of {batch.describe()} failed: {error}")
+        return
+    for record in parsed.records:
+        if record.ids["pmid"] not in seen:
+            seen.add(record.ids["pmid"])
+            result.records.append(record)
+    result.skipped.extend(parsed.skipped)
+    result.skipped.extend(f"PMID {pmid} was withdrawn by PubMed (DeleteCitation)" for pmid in parsed.deleted)
+
+
+def _settle(result: Fetch, failures: list[str]) -> Fetch:
+    """Keep what was read; if a batch failed, say so on the source state and hold the watermark."""
+    if failures:
+        result.errors.extend(failures)
+        result.advance_cursor = False
+    return result
+
+
+def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
+                    progress: Progress) -> list[Task]:
+    client = stack.enter_context(client_for(settings, europepmc.RATE))
+
+    def fetcher(query: str, label: str) -> Fetcher:
+        def fetch(cursor: str | None, run_started: datetime) -> Fetch:
+            start = window_start(cursor, run_started, settings.backfill_days)
+            params = europepmc.build_params(query, start=start, end=run_started.date())
+            result = Fetch([], cursor=run_started.date().isoformat())
+            for number, body in enumerate(europepmc.fetch_pages(client, settings.europepmc_url, params), 1):
+                page = europepmc.parse_page(body)
+                _extend_unique(result.records, page.records)
+                result.skipped.extend(page.skipped)
+                progress("page", source="europepmc", label=label, page=number,
+                         records=len(result.records), total=page.total)
+            return result
+        return fetch
+
+    return [Task("europepmc", topic.id, topic.europepmc, fetcher(topic.europepmc, topic.id), topic=topic.id)
+            for topic in watchlist.topics if topic.europepmc]
+
+
+def _extend_unique(records: list[Record], new: list[Record]) -> None:
+    known = {r.key for r in records}
+    records.extend(r for r in new if r.key not in known)

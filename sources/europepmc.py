@@ -1,0 +1,217 @@
+"""Europe PMC REST search (cursorMark paging) -> Records: journal articles and preprints
+(source PPR), carrying pmid/pmcid/doi so they merge with PubMed's copy of the same paper,
+and linking a preprint to its journal version when Europe PMC names it. Parsing is pure."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import lxml.html
+from lxml import etree
+
+from sources.http import HttpClient, ParseError, SourceError
+from sources.pubmed import LANGS, evidence_label, pubmed_url
+from sources.records import Record, find_nct_ids
+
+SOURCE = "europepmc"
+RATE = 5.0  # Europe PMC documents no limit; stay polite
+PAGE_SIZE = 1000
+PUBLISHED_AS = re.compile(r"preprint (of|in)|published (in|as)", re.IGNORECASE)
+_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+@dataclass(slots=True)
+class ParsedPage:
+    records: list[Record]
+    next_cursor: str | None
+    total: int | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SIZE) -> dict[str, str]:
+    """Search parameters for one topic query, limited to records first indexed in [start, end]."""
+    if not query.strip():
+        raise ValueError("a europepmc query must not be empty")
+    return {"query": f"({query}) AND FIRST_IDATE:[{start.isoformat()} TO {end.isoformat()}]",
+            "format": "json", "resultType": "core", "pageSize": str(page_size)}
+
+
+def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[bytes]:
+    """Yield every page's JSON, following nextCursorMark until it is missing, repeats the
+    current cursor, or a page comes back empty."""
+    cursor = "*"
+    seen: set[str] = set()
+    while True:
+        body = client.get(f"{base_url.rstrip('/')}/search", params={**params, "cursorMark": cursor}).content
+        data = _load(body)
+        yield body
+        following = data.get("nextCursorMark")
+        if not following or following == cursor or not _results(data):
+            return
+        if following in seen:
+            raise ParseError(f"Europe PMC repeated cursorMark {following!r}; stopping to avoid a loop")
+        seen.add(cursor)
+        cursor = following
+
+
+def parse_page(body: bytes) -> ParsedPage:
+    """One search answer -> Records; a result that cannot be read is skipped and reported."""
+    data = _load(body)
+    page = ParsedPage([], data.get("nextCursorMark"), data.get("hitCount"))
+    for index, result in enumerate(_results(data)):
+        try:
+            page.records.append(parse_result(result))
+        except (ValueError, TypeError, AttributeError) as error:
+            page.skipped.append(f"Europe PMC result #{index + 1} skipped: {error}")
+    return page
+
+
+def parse_result(result: Mapping[str, Any]) -> Record:
+    """One result (lite or core) -> Record; source PPR is a preprint."""
+    source, ident = str(result.get("source") or ""), str(result.get("id") or "")
+    preprint = source == "PPR"
+    ids = {"pmid": _str(result.get("pmid")), "pmcid": _str(result.get("pmcid")),
+           "doi": _str(result.get("doi"))}
+    if not any(ids.values()) and source and ident:
+        ids["url"] = europepmc_url(source, ident)
+    title = plain_text(result.get("title")) or f"Europe PMC {source}/{ident}"
+    summary = abstract_text(result.get("abstractText"))
+    pub_types = _pub_types(result) + (["preprint"] if preprint else [])
+    languages = [result["language"]] if isinstance(result.get("language"), str) else []
+    return Record(
+        source=SOURCE, kind="preprint" if preprint else "article", ids=ids, title=title,
+        url=_url(ids, source, ident), summary=summary,
+        published=result.get("electronicPublicationDate") or result.get("firstPublicationDate")
+        or _str(result.get("pubYear")),
+        evidence=evidence_label(pub_types), mentions=find_nct_ids(f"{title} {summary}"),
+        details=_details(result, pub_types, preprint),
+        lang=LANGS.get(languages[0], languages[0]) if languages else None,
+    )
+
+
+def _details(result: Mapping[str, Any], pub_types: list[str], preprint: bool) -> dict[str, Any]:
+    details = {
+        "authors": _authors(result),
+        "journal": _journal(result),
+        "publication_types": pub_types,
+        "europepmc_id": f"{result.get('source')}/{result.get('id')}",
+        "first_index_date": result.get("firstIndexDate"),
+        "cited_by": result.get("citedByCount"),
+        "open_access": result.get("isOpenAccess") == "Y",
+        "mesh": [m.get("descriptorName") for m in _list(result, "meshHeadingList", "meshHeading")
+                 if isinstance(m, dict) and m.get("descriptorName")],
+    }
+    related = published_versions(result) if preprint else []
+    if related:
+        details["related"] = related
+    return details
+
+
+def published_versions(result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The journal version(s) a preprint names in its commentCorrectionList, as links."""
+    related = []
+    for item in _list(result, "commentCorrectionList", "commentCorrection"):
+        if not isinstance(item, dict) or not PUBLISHED_AS.search(str(item.get("type") or "")):
+            continue
+        scheme = {"MED": "pmid", "PMC": "pmcid"}.get(str(item.get("source") or ""))
+        if scheme and item.get("id"):
+            related.append({"relation": "published_as", "scheme": scheme, "value": str(item["id"])})
+    return related
+
+
+def europepmc_url(source: str, ident: str) -> str:
+    return f"https://europepmc.org/article/{source}/{ident}"
+
+
+def plain_text(value: Any) -> str:
+    """Text of a title that may carry HTML markup (<i>, <sup>), whitespace collapsed."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    return " ".join(lxml.html.fragment_fromstring(value, create_parent="div").text_content().split())
+
+
+def abstract_text(value: Any) -> str:
+    """An abstract whose sections are <h4> headings becomes `LABEL: text` lines."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(value, create_parent="div")
+    for heading in root.iter("h4", "h3"):
+        label = " ".join(heading.text_content().split()).rstrip(":")
+        heading.clear(keep_tail=True)
+        heading.text = f"\n{label.upper()}: "
+    lines = (" ".join(line.split()) for line in root.text_content().split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    if body.lstrip()[:1] == b"<":
+        raise SourceError(f"Europe PMC error: {_error_bean(body)}")
+    try:
+        data = json.loads(body)
+    except ValueError as error:
+        raise ParseError(f"Europe PMC sent malformed JSON ({error}); body starts "
+                         f"{body[:60].decode('utf-8', 'replace')!r}") from None
+    if not isinstance(data, dict):
+        raise ParseError("Europe PMC sent JSON that is not an object")
+    if "resultList" not in data:
+        detail = data.get("errMsg") or "no resultList (an unknown or expired cursorMark?)"
+        raise ParseError(f"Europe PMC answer has {detail}")
+    return data
+
+
+def _error_bean(body: bytes) -> str:
+    try:
+        root = etree.fromstring(body, _SAFE)
+    except etree.XMLSyntaxError:
+        return "an unreadable XML answer"
+    return " ".join((root.findtext("errMsg") or root.findtext(".//errMsg") or f"<{root.tag}>").split())
+
+
+def _results(data: Mapping[str, Any]) -> list[Any]:
+    results = (data.get("resultList") or {}).get("result") or []
+    return results if isinstance(results, list) else []
+
+
+def _pub_types(result: Mapping[str, Any]) -> list[str]:
+    listed = _list(result, "pubTypeList", "pubType")
+    if listed:
+        return [str(t) for t in listed]
+    return [t.strip() for t in str(result.get("pubType") or "").split(";") if t.strip()]
+
+
+def _authors(result: Mapping[str, Any]) -> list[str]:
+    listed = [a.get("fullName") or a.get("collectiveName") for a in _list(result, "authorList", "author")
+              if isinstance(a, dict)]
+    if any(listed):
+        return [a for a in listed if a]
+    return [a.strip() for a in str(result.get("authorString") or "").rstrip(".").split(",") if a.strip()]
+
+
+def _journal(result: Mapping[str, Any]) -> str | None:
+    info = result.get("journalInfo")
+    if isinstance(info, dict) and isinstance(info.get("journal"), dict):
+        return info["journal"].get("title")
+    return result.get("journalTitle") or (result.get("bookOrReportDetails") or {}).get("publisher")
+
+
+def _url(ids: dict[str, str | None], source: str, ident: str) -> str:
+    if ids.get("pmid"):
+        return pubmed_url(ids["pmid"])
+    if ids.get("doi"):
+        return f"https://doi.org/{ids['doi']}"
+    return europepmc_url(source, ident)
+
+
+def _list(result: Mapping[str, Any], outer: str, inner: str) -> list[Any]:
+    container = result.get(outer)
+    items = container.get(inner) if isinstance(container, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return str(value).strip() if value not in (None, "") else None

@@ -1,0 +1,517 @@
+"""PubMed through NCBI E-utilities: esearch on the history server (split by entry date until
+every slice is under the 9,999 retrieval cap), efetch in batches, and a streaming,
+entity-safe parse of PubmedArticleSet XML into Records. Parsing is pure: bytes in, Records out."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import IO, Any
+
+from lxml import etree
+
+from sources.http import HttpClient, ParseError, SourceError
+from sources.records import Record, find_nct_ids
+
+SOURCE = "pubmed"
+TOOL = "hccwatch"
+RETRIEVAL_CAP = 9999
+EFETCH_BATCH = 500
+EFETCH_MAX_BYTES = 64 * 1024 * 1024
+ARTICLE_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
+ROOT_TAGS = ("PubmedArticleSet", "eFetchResult", "eSearchResult")
+MONTHS = {m: f"{n:02d}" for n, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+LANGS = {"eng": "en", "chi": "zh", "jpn": "ja", "fre": "fr", "ger": "de", "spa": "es",
+         "rus": "ru", "ita": "it", "por": "pt", "kor": "ko", "dut": "nl", "pol": "pl"}
+PHASES = (("phase iv", "4"), ("phase iii", "3"), ("phase ii", "2"), ("phase i", "1"))
+NOTED_CORRECTIONS = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
+                     "ExpressionOfConcernIn", "RetractedandRepublishedIn", "UpdateIn")
+
+
+class HistoryExpired(SourceError):
+    """The WebEnv is no longer on NCBI's history server: the search has to be run again."""
+
+
+# ---------------------------------------------------------------- parsing efetch XML
+
+@dataclass(slots=True)
+class ParsedBatch:
+    """One efetch answer: its Records, PMIDs PubMed withdrew, and what could not be read."""
+
+    records: list[Record] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def parse_batch(source: bytes | IO[bytes]) -> ParsedBatch:
+    """Every article of one PubmedArticleSet; raises ParseError if the XML is unreadable."""
+    batch = ParsedBatch()
+    batch.records.extend(iter_records(source, batch))
+    return batch
+
+
+def iter_records(source: bytes | IO[bytes], batch: ParsedBatch) -> Iterator[Record]:
+    """Stream Records out of PubmedArticleSet XML with flat memory, noting DeleteCitation
+    PMIDs and unreadable articles on `batch`. Entities are never expanded or fetched."""
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    events = etree.iterparse(stream, events=("start", "end"), tag=ROOT_TAGS + ARTICLE_TAGS + ("ERROR",),
+                             resolve_entities=False, no_network=True, load_dtd=False,
+                             huge_tree=False, remove_comments=True)
+    rooted = False
+    try:
+        for event, element in events:
+            if event == "start":
+                rooted = rooted or _check_root(element)
+                continue
+            record = _on_end(element, batch)
+            if record is not None:
+                yield record
+    except etree.XMLSyntaxError as error:
+        raise ParseError(f"PubMed sent malformed XML: {error}") from None
+    if not rooted:
+        raise ParseError("not PubMed XML: no PubmedArticleSet in the answer")
+
+
+def _check_root(element: Any) -> bool:
+    """True for the document root (refusing DOCTYPEs that declare entities)."""
+    if element.getparent() is not None:
+        return False
+    dtd = element.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.entities()):
+        raise ParseError("PubMed XML refused: its DOCTYPE declares entities (an entity-expansion "
+                         "or external-entity attack, never sent by NCBI)")
+    return True
+
+
+def _on_end(element: Any, batch: ParsedBatch) -> Record | None:
+    tag = element.tag
+    if tag == "ERROR":
+        raise eutils_error(_text(element))
+    if tag not in ARTICLE_TAGS:
+        return None
+    record = None
+    if tag == "DeleteCitation":
+        batch.deleted.extend(p.text.strip() for p in element.iterfind("PMID") if p.text)
+    else:
+        try:
+            record = parse_article(element) if tag == "PubmedArticle" else parse_book(element)
+        except (ValueError, TypeError, AttributeError) as error:
+            batch.skipped.append(f"PMID {element.findtext('.//PMID') or '?'} skipped: {error}")
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    while element.getprevious() is not None:
+        del parent[0]
+    return record
+
+
+def parse_article(element: Any) -> Record:
+    """One <PubmedArticle> -> Record."""
+    citation = element.find("MedlineCitation")
+    article = citation.find("Article")
+    pmid = _required_pmid(citation)
+    ids = _article_ids(element.find("PubmedData/ArticleIdList"))
+    ids.setdefault("doi", _elocation_doi(article))
+    pub_types = _texts(article, "PublicationTypeList/PublicationType")
+    corrections = _corrections(citation)
+    retracted = "Retracted Publication" in pub_types or "RetractionIn" in corrections
+    summary = abstract_text(article.find("Abstract"))
+    vernacular = _text(article.find("VernacularTitle")) or None
+    title = _text(article.find("ArticleTitle"))
+    if not title or title.strip("[].") == "Not Available":
+        title = vernacular or f"PubMed {pmid}"
+    languages = _texts(article, "Language")
+    journal = article.find("Journal")
+    return Record(
+        source=SOURCE, kind="preprint" if "Preprint" in pub_types else "article",
+        ids={"pmid": pmid, **ids}, title=title, url=pubmed_url(pmid), summary=summary,
+        title_alt=vernacular,
+        published=pub_date(journal.find("JournalIssue/PubDate") if journal is not None else None),
+        updated=_ymd(citation.find("DateRevised")),
+        evidence=evidence_label(pub_types, retracted=retracted),
+        mentions=_mentions(article, title, summary),
+        details=_article_details(citation, article, element, pub_types, corrections, languages),
+        lang=_lang(languages),
+    )
+
+
+def _article_details(citation: Any, article: Any, element: Any, pub_types: list[str],
+                     corrections: dict[str, list[str]], languages: list[str]) -> dict[str, Any]:
+    journal = article.find("Journal")
+    history = element.find("PubmedData/History")
+    return {
+        "authors": _authors(article.find("AuthorList")),
+        "journal": _text(journal.find("Title")) if journal is not None else None,
+        "journal_abbrev": journal.findtext("ISOAbbreviation") if journal is not None else None,
+        "volume": journal.findtext("JournalIssue/Volume") if journal is not None else None,
+        "issue": journal.findtext("JournalIssue/Issue") if journal is not None else None,
+        "pages": article.findtext("Pagination/MedlinePgn"),
+        "publication_types": pub_types,
+        "mesh": _texts(citation, "MeshHeadingList/MeshHeading/DescriptorName"),
+        "keywords": _texts(citation, "KeywordList/Keyword"),
+        "language": languages,
+        "other_abstracts": [{"language": o.get("Language"), "text": abstract_text(o)}
+                            for o in citation.iterfind("OtherAbstract")],
+        "corrections": corrections,
+        "retraction": corrections.get("RetractionIn", []),
+        "errata": corrections.get("ErratumIn", []),
+        "epub_date": _ymd(article.find("ArticleDate")),
+        "entrez_date": _ymd(next(iter(_find_all("PubMedPubDate[@PubStatus='entrez']")(history)), None))
+        if history is not None else None,
+        "citation_status": citation.get("Status"),
+        "publication_status": element.findtext("PubmedData/PublicationStatus"),
+    }
+
+
+def parse_book(element: Any) -> Record:
+    """One <PubmedBookArticle> (GeneReviews, StatPearls ...) -> Record."""
+    document = element.find("BookDocument")
+    pmid = _required_pmid(document)
+    book = document.find("Book")
+    pub_types = _texts(document, "PublicationType")
+    summary = abstract_text(document.find("Abstract"))
+    book_title = _text(book.find("BookTitle")) if book is not None else ""
+    title = _text(document.find("ArticleTitle")) or book_title or f"PubMed {pmid}"
+    languages = _texts(document, "Language")
+    accession = {a.get("IdType"): (a.text or "").strip() for a in document.iterfind("ArticleIdList/ArticleId")}
+    return Record(
+        source=SOURCE, kind="article", ids={"pmid": pmid}, title=title, url=pubmed_url(pmid),
+        summary=summary, published=pub_date(book.find("PubDate") if book is not None else None),
+        evidence=evidence_label(pub_types), mentions=find_nct_ids(f"{title} {summary}"),
+        details={"book": book_title, "book_accession": accession.get("bookaccession"),
+                 "publisher": book.findtext("Publisher/PublisherName") if book is not None else None,
+                 "authors": _authors(document.find("AuthorList[@Type='authors']")),
+                 "editors": _authors(book.find("AuthorList[@Type='editors']") if book is not None else None),
+                 "publication_types": pub_types, "language": languages},
+        lang=_lang(languages),
+    )
+
+
+def abstract_text(abstract: Any) -> str:
+    """Every AbstractText section, labelled (`METHODS: ...`), inline markup kept as text."""
+    if abstract is None:
+        return ""
+    parts = []
+    for section in abstract.iterfind("AbstractText"):
+        text = _text(section)
+        label = (section.get("Label") or "").strip()
+        if text:
+            parts.append(f"{label}: {text}" if label else text)
+    return "\n".join(parts)
+
+
+def pub_date(pubdate: Any) -> str | None:
+    """PubDate as given: `2023-05-04`, `2023-05`, `2013 Spring` or MedlineDate `2021 Jan-Feb`."""
+    if pubdate is None:
+        return None
+    medline = pubdate.findtext("MedlineDate")
+    if medline:
+        return " ".join(medline.split())
+    year, month, day = (pubdate.findtext(t) for t in ("Year", "Month", "Day"))
+    season = pubdate.findtext("Season")
+    if year and season:
+        return f"{year} {season}"
+    month = MONTHS.get((month or "")[:3].title(), month)
+    if month and month.isdigit():
+        return "-".join(p.zfill(2) if i else p for i, p in enumerate(filter(None, [year, month, day])))
+    return " ".join(filter(None, [year, month, day])) or None
+
+
+def evidence_label(pub_types: Iterable[str], *, retracted: bool = False) -> str:
+    """A plain label from NLM publication types: 'Phase 3 RCT', 'meta-analysis', 'retracted' ..."""
+    types = {t.strip().lower() for t in pub_types}
+    if retracted or "retracted publication" in types:
+        return "retracted"
+    if "retraction of publication" in types:
+        return "retraction notice"
+    if "preprint" in types:
+        return "preprint"
+    for label in ("meta-analysis", "systematic review"):
+        if label in types:
+            return label
+    randomized = "randomized controlled trial" in types
+    phase = next((n for words, n in PHASES if f"clinical trial, {words}" in types), None)
+    if phase:
+        return f"Phase {phase} {'RCT' if randomized else 'trial'}"
+    if randomized:
+        return "RCT"
+    for needle, label in (("review", "review"), ("case reports", "case report"),
+                          ("published erratum", "erratum"), ("clinical trial", "trial")):
+        if any(needle in t for t in types):
+            return label
+    return "article"
+
+
+def pubmed_url(pmid: str) -> str:
+    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+
+
+def _required_pmid(parent: Any) -> str:
+    pmid = (parent.findtext("PMID") or "").strip() if parent is not None else ""
+    if not pmid.isdigit():
+        raise ValueError("no PMID")
+    return pmid
+
+
+def _article_ids(id_list: Any) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    if id_list is None:
+        return ids
+    for item in id_list.iterfind("ArticleId"):
+        scheme = {"doi": "doi", "pmc": "pmcid"}.get(item.get("IdType") or "")
+        if scheme and item.text and item.text.strip():
+            ids.setdefault(scheme, item.text.strip())
+    return ids
+
+
+def _elocation_doi(article: Any) -> str | None:
+    for location in article.iterfind("ELocationID"):
+        if location.get("EIdType") == "doi" and location.text:
+            return location.text.strip()
+    return None
+
+
+def _corrections(citation: Any) -> dict[str, list[str]]:
+    notes: dict[str, list[str]] = {}
+    for item in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+        kind = item.get("RefType") or ""
+        if kind in NOTED_CORRECTIONS:
+            pmid = item.findtext("PMID")
+            source = " ".join((item.findtext("RefSource") or "").split())
+            notes.setdefault(kind, []).append(f"{source} (PMID {pmid.strip()})" if pmid else source)
+    return notes
+
+
+def _mentions(article: Any, title: str, summary: str) -> list[str]:
+    registered = [(n.text or "").strip().upper() for bank in article.iterfind("DataBankList/DataBank")
+                  if (bank.findtext("DataBankName") or "").strip() == "ClinicalTrials.gov"
+                  for n in bank.iterfind("AccessionNumberList/AccessionNumber")]
+    found = dict.fromkeys(n for n in registered if n.startswith("NCT"))
+    text = f"{title} {summary}"
+    if "nct" in text.lower():  # most abstracts name no trial: skip the regular expression
+        found.update(dict.fromkeys(find_nct_ids(text)))
+    return list(found)
+
+
+def _authors(author_list: Any) -> list[str]:
+    if author_list is None:
+        return []
+    names = []
+    for author in author_list.iterfind("Author"):
+        parts = {child.tag: child for child in author}
+        if "CollectiveName" in parts:
+            name = _text(parts["CollectiveName"])
+        else:
+            given = parts.get("Initials", parts.get("ForeName"))
+            name = " ".join(filter(None, (_text(parts.get("LastName")), _text(given), _text(parts.get("Suffix")))))
+        if name:
+            names.append(name)
+    return names
+
+
+def _ymd(element: Any) -> str | None:
+    if element is None:
+        return None
+    parts = [element.findtext(t) for t in ("Year", "Month", "Day")]
+    if not parts[0]:
+        return None
+    return "-".join(p.zfill(2) if i else p for i, p in enumerate(parts) if p)
+
+
+def _lang(languages: list[str]) -> str | None:
+    return LANGS.get(languages[0], languages[0]) if languages else None
+
+
+def _texts(parent: Any, path: str) -> list[str]:
+    """The text of every element at `path` (leaves: their own text; others: all of it)."""
+    return [t for t in (_text(e) for e in _find_all(path)(parent)) if t]
+
+
+_PATHS: dict[str, Any] = {}
+
+
+def _find_all(path: str) -> Any:
+    """A compiled XPath for `path` (much faster than ElementPath for repeated lookups)."""
+    if path not in _PATHS:
+        _PATHS[path] = etree.XPath(path)
+    return _PATHS[path]
+
+
+def _text(element: Any) -> str:
+    """All text of a mixed-content element (<i>, <sup>, <sub>, MathML), whitespace collapsed."""
+    if element is None:
+        return ""
+    text = element.text or "" if len(element) == 0 else "".join(element.itertext())
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- E-utilities requests
+
+_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def eutils_error(message: str) -> SourceError:
+    """Classify an <ERROR> (or JSON "error") message from E-utilities."""
+    lowered = message.lower()
+    if "unable to obtain query" in lowered or "webenv" in lowered:
+        return HistoryExpired(f"PubMed history session expired: {message}", retriable=True)
+    retriable = "rate limit" in lowered or "backend failed" in lowered
+    return SourceError(f"PubMed E-utilities error: {message}", retriable=retriable)
+
+
+@dataclass(slots=True)
+class SearchResult:
+    """One esearch over an entry-date window, kept on the history server."""
+
+    start: date
+    end: date
+    count: int
+    webenv: str | None = None
+    query_key: str | None = None
+    ids: list[str] = field(default_factory=list)
+
+
+def parse_search(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
+    """(count, WebEnv, QueryKey, ids) from esearch XML or JSON; raises SourceError for an
+    <ERROR>, a JSON error body, or something that is not an esearch answer."""
+    if body.lstrip()[:1] == b"{":
+        return _parse_search_json(body)
+    try:
+        root = etree.fromstring(body, _SAFE)
+    except etree.XMLSyntaxError as error:
+        raise ParseError(f"PubMed esearch sent malformed XML: {error}") from None
+    error = root.findtext("ERROR")
+    if error or root.tag != "eSearchResult":
+        raise eutils_error(" ".join((error or f"unexpected <{root.tag}> answer").split()))
+    count = root.findtext("Count")
+    if count is None or not count.strip().isdigit():
+        raise ParseError("PubMed esearch answer has no Count")
+    return (int(count), root.findtext("WebEnv"), root.findtext("QueryKey"),
+            [i.text.strip() for i in root.iterfind("IdList/Id") if i.text])
+
+
+def _parse_search_json(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ParseError(f"PubMed esearch sent malformed JSON: {body[:80]!r}") from None
+    if "error" in data:
+        raise eutils_error(str(data["error"]))
+    result = data.get("esearchresult") or {}
+    if result.get("ERROR") or "count" not in result:
+        raise eutils_error(str(result.get("ERROR") or "esearch JSON without a count"))
+    return (int(result["count"]), result.get("webenv"), result.get("querykey"),
+            list(result.get("idlist") or []))
+
+
+@dataclass(frozen=True)
+class Eutils:
+    """E-utilities over one rate-limited client, naming the tool (and e-mail, key) every time."""
+
+    client: HttpClient
+    base_url: str
+    email: str | None = None
+    api_key: str | None = None
+    tool: str = TOOL
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        params = {"db": "pubmed", "tool": self.tool, **extra}
+        if self.email:
+            params["email"] = self.email
+        if self.api_key:
+            params["api_key"] = self.api_key
+        return params
+
+    def _get(self, endpoint: str, params: dict[str, Any], *, max_bytes: int | None = None) -> bytes:
+        """GET, retrying the rate-limit errors NCBI sometimes sends inside a 200 answer."""
+        url = f"{self.base_url.rstrip('/')}/{endpoint}"
+        for attempt in range(1, self.client.retry.attempts + 1):
+            body = self.client.get(url, params=params, max_bytes=max_bytes).content
+            if not (body.lstrip()[:1] == b"{" and b"rate limit" in body[:200].lower()):
+                return body
+            if attempt < self.client.retry.attempts:
+                time.sleep(self.client.retry.delay(attempt, None))
+        raise SourceError("PubMed E-utilities: API rate limit exceeded (in the answer body)",
+                          retriable=True)
+
+    def esearch(self, term: str, start: date, end: date) -> SearchResult:
+        """Records of `term` entered between `start` and `end` (inclusive), kept on the history server."""
+        body = self._get("esearch.fcgi", self._params(
+            term=term, usehistory="y", retmax=0, datetype="edat",
+            mindate=start.strftime("%Y/%m/%d"), maxdate=end.strftime("%Y/%m/%d")))
+        count, webenv, query_key, ids = parse_search(body)
+        return SearchResult(start, end, count, webenv, query_key, ids)
+
+    def efetch(self, found: SearchResult, retstart: int, retmax: int) -> bytes:
+        """One batch of PubmedArticleSet XML from the history server; raises HistoryExpired
+        if NCBI no longer knows the WebEnv and SourceError for any other <ERROR>."""
+        body = self._get("efetch.fcgi", self._params(
+            WebEnv=found.webenv, query_key=found.query_key, retstart=retstart, retmax=retmax,
+            retmode="xml", rettype="abstract"), max_bytes=EFETCH_MAX_BYTES)
+        raise_for_error_document(body)
+        return body
+
+
+def raise_for_error_document(body: bytes) -> None:
+    """Raise the E-utilities error an efetch answer carries instead of articles, if any."""
+    head = etree.iterparse(io.BytesIO(body), events=("start",), resolve_entities=False,
+                           no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        _, root = next(head)
+    except (etree.XMLSyntaxError, StopIteration):
+        return  # unreadable XML is the parser's to report, batch by batch
+    if root.tag != "PubmedArticleSet":
+        try:
+            message = _text(etree.fromstring(body, _SAFE).find(".//ERROR")) or _text(root)
+        except etree.XMLSyntaxError:
+            message = f"unreadable <{root.tag}> answer"
+        raise eutils_error(message or f"empty <{root.tag}> answer")
+
+
+def search_slices(eutils: Eutils, term: str, start: date, end: date) -> Iterator[SearchResult]:
+    """Searches covering [start, end] whose results each fit under the 9,999 cap, found by
+    halving the entry-date window until they do. Empty windows are left out."""
+    found = eutils.esearch(term, start, end)
+    if found.count <= RETRIEVAL_CAP:
+        if found.count:
+            yield found
+        return
+    if start >= end:
+        raise SourceError(f"PubMed: {found.count} records were entered on {start} alone, over the "
+                          f"9,999 retrieval cap; narrow the query")
+    middle = start + (end - start) // 2
+    yield from search_slices(eutils, term, start, middle)
+    yield from search_slices(eutils, term, middle + timedelta(days=1), end)
+
+
+@dataclass(slots=True)
+class Batch:
+    """The raw efetch XML of one slice's records [retstart, retstart + size)."""
+
+    found: SearchResult
+    retstart: int
+    size: int
+    body: bytes
+
+    def describe(self) -> str:
+        return (f"entry dates {self.found.start}..{self.found.end}, "
+                f"records {self.retstart + 1}-{self.retstart + self.size} of {self.found.count}")
+
+
+def fetch_batches(eutils: Eutils, term: str, start: date, end: date, *,
+                  batch_size: int = EFETCH_BATCH) -> Iterator[Batch]:
+    """Every record of `term` entered in [start, end], batch by batch. An expired WebEnv
+    runs the slice's search again once, then carries on from the same place."""
+    for found in search_slices(eutils, term, start, end):
+        for retstart in range(0, min(found.count, RETRIEVAL_CAP), batch_size):
+            size = min(batch_size, found.count - retstart)
+            try:
+                body = eutils.efetch(found, retstart, size)
+            except HistoryExpired:
+                found = eutils.esearch(term, found.start, found.end)
+                body = eutils.efetch(found, retstart, size)
+            yield Batch(found, retstart, size, body)

