@@ -1,6 +1,7 @@
 """Watchlist matching: which topic terms (English or Chinese) appear in a text, and which trial
 sites lie in a watched place. Case- and width-insensitive (NFKC), word boundaries for Latin
-terms, plain substring for CJK terms."""
+terms (a Latin term right next to Chinese characters still counts: "QL1706联合"), a plain
+substring for CJK terms (across spaces and full-width punctuation), and regular plurals."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ _DASH_RE = re.compile(f"[{_DASHES}]")
 _SPACE_RE = re.compile(r"\s+")
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Punctuation that may sit inside a CJK term in running text ("艾帕洛利·托沃瑞利单抗").
-_CJK_NOISE_RE = re.compile(r"[\s\u00b7\u30fb\u3001\u3002\uff0c\uff0e\uff1a\uff1b\u2027\u300c\u300d\u201c\u201d\u2018\u2019\"'()（）\[\]【】《》<>\-/]")
+# NFKC has already turned full-width ，：；！？ into their ASCII forms.
+_CJK_NOISE_RE = re.compile(r"[\s,.:;!?\u00b7\u30fb\u3001\u3002\uff0c\uff0e\uff1a\uff1b\u2027\u300c\u300d\u201c\u201d\u2018\u2019\"'()（）\[\]【】《》<>\-/]")
 
 
 def normalize(text: str) -> str:
@@ -26,6 +28,11 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     text = _DASH_RE.sub("-", text)
     return _SPACE_RE.sub(" ", text).casefold().strip()
+
+
+# What a Latin term must not touch on either side: Latin letters and digits (not CJK characters,
+# which \w would include, and which sit right next to drug codes in Chinese text).
+_LATIN_CHAR = r"[0-9a-z\u00c0-\u024f]"
 
 
 def is_cjk(term: str) -> bool:
@@ -43,7 +50,8 @@ def _latin_pattern(term: str) -> re.Pattern[str]:
         if index:
             pieces.append(r"[-\s]?")
         pieces.append(_split_letters_digits(part))
-    return re.compile(r"(?<![\w])" + "".join(pieces) + r"(?![\w])")
+    plural = r"(?:e?s)?" if parts and parts[-1][-1].isalpha() else ""
+    return re.compile(rf"(?<!{_LATIN_CHAR})" + "".join(pieces) + plural + rf"(?!{_LATIN_CHAR})")
 
 
 def _split_letters_digits(part: str) -> str:
@@ -62,18 +70,35 @@ def _cjk_squash(text: str) -> str:
     return _CJK_NOISE_RE.sub("", text)
 
 
+@lru_cache(maxsize=4096)
+def _cjk_needle(term: str) -> str:
+    return _cjk_squash(normalize(term))
+
+
+@lru_cache(maxsize=4096)
+def _latin_needle(term: str) -> str:
+    return _flat(normalize(term))
+
+
+def _flat(norm: str) -> str:
+    """Without hyphens and spaces: a Latin term can only match where its flat form occurs in
+    the flat text, a cheap substring test that spares most regular-expression searches."""
+    return norm.replace("-", "").replace(" ", "")
+
+
 def matched_terms(text: str, terms: Iterable[str]) -> list[str]:
     """The terms that occur in `text`, in the order given."""
     norm = normalize(text)
     squashed: str | None = None
+    flat = _flat(norm)
     found = []
     for term in terms:
         if is_cjk(term):
             if squashed is None:
                 squashed = _cjk_squash(norm)
-            if _cjk_squash(normalize(term)) in squashed:
+            if _cjk_needle(term) in squashed:
                 found.append(term)
-        elif _latin_pattern(term).search(norm):
+        elif _latin_needle(term) in flat and _latin_pattern(term).search(norm):
             found.append(term)
     return found
 

@@ -1,0 +1,83 @@
+"""Watchlist term matching in English and Chinese: what a reader would call a mention is one,
+and look-alikes (TACE in "Stacey") are not."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sources.matching import match_topics, matched_terms
+
+TOPICS = {
+    "tace": ["TACE", "chemoembolization", "经动脉化疗栓塞"],
+    "ql1706": ["QL1706", "iparomlimab", "艾帕洛利托沃瑞利单抗"],
+    "pd1": ["PD-1"],
+    "hcc": ["hepatocellular carcinoma", "HCC", "肝细胞癌", "肝癌"],
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Stacey Tacey went home", []),
+    ("Outcomes after TACE in BCLC-B", ["TACE"]),
+    ("two TACEs before progression", ["TACE"]),
+    ("tace-refractory disease", ["TACE"]),
+    ("CONTACT with the clinic", []),
+])
+def test_latin_terms_need_word_boundaries(text, expected):
+    assert matched_terms(text, TOPICS["tace"]) == expected
+
+
+@pytest.mark.parametrize("text", ["anti-PD-1 antibody", "a PD1 inhibitor", "PD 1 blockade",
+                                  "PD‑1 (non-breaking hyphen)", "PD－1 (full-width hyphen)"])
+def test_pd1_matches_its_spellings_and_dashes(text):
+    assert matched_terms(text, TOPICS["pd1"]) == ["PD-1"]
+
+
+def test_pd1_does_not_match_pdl1_or_pd10():
+    assert matched_terms("PD-L1 expression and PD-10 scores", TOPICS["pd1"]) == []
+
+
+def test_full_width_letters_and_digits_match():
+    assert matched_terms("ＱＬ１７０６ 在 ＨＣＣ 中", ["QL1706", "HCC"]) == ["QL1706", "HCC"]
+
+
+def test_latin_code_right_next_to_chinese_characters_matches():
+    text = "患者使用QL1706联合贝伐珠单抗治疗"
+    assert matched_terms(text, TOPICS["ql1706"]) == ["QL1706"]
+
+
+def test_chinese_term_split_by_full_width_punctuation_still_matches():
+    text = "研究显示，艾帕洛利·托沃瑞利单抗（QL-1706）在晚期肝细胞癌中……"
+    assert match_topics(text, TOPICS) == {
+        "ql1706": ["QL1706", "艾帕洛利托沃瑞利单抗"],
+        "hcc": ["肝细胞癌"],
+    }
+
+
+def test_chinese_term_split_by_full_width_comma_and_space():
+    assert matched_terms("艾帕洛利，托沃瑞利 单抗获批", TOPICS["ql1706"]) == ["艾帕洛利托沃瑞利单抗"]
+
+
+def test_real_chinese_sentence_about_tace():
+    text = "原发性肝癌患者在两次经动脉化疗栓塞（TACE）后疾病进展。"
+    assert match_topics(text, TOPICS) == {"tace": ["TACE", "经动脉化疗栓塞"], "hcc": ["肝癌"]}
+
+
+def test_topics_without_a_match_are_left_out():
+    assert match_topics("Sunscreen labeling guidance", TOPICS) == {}
+
+
+@given(st.text(max_size=200))
+def test_matching_never_fails_on_arbitrary_text(text):
+    match_topics(text, TOPICS)
+
+
+@given(st.sampled_from(["QL1706", "HCC", "TACE", "iparomlimab"]),
+       st.sampled_from(["", "In ", "新闻："]), st.sampled_from(["", " trial", "。"]))
+def test_full_width_form_of_a_term_is_the_same_term(term, before, after):
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in term)
+    assert unicodedata.normalize("NFKC", wide) == term
+    assert matched_terms(f"{before}{wide}{after}", [term]) == [term]
