@@ -3,12 +3,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 ATOM = "http://www.w3.org/2005/Atom"
+# Characters XML 1.0 forbids; ElementTree would write them and make the feed unreadable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", {k: _clean(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = _clean(text)
+    return element
 
 
 def _timestamp(value: str | None) -> str:
@@ -24,32 +39,50 @@ def _timestamp(value: str | None) -> str:
 
 
 def _entry_id(item: dict[str, Any]) -> str:
-    return f"urn:hccwatch:finding:{item['key']}"
+    return f"urn:hccwatch:finding:{quote(item['key'], safe=':/@')}"
+
+
+def _is_http(url: str | None) -> bool:
+    return (url or "").startswith(("http://", "https://"))
 
 
 def atom_feed(items: Sequence[dict[str, Any]], *, title: str, feed_id: str,
-              self_url: str | None = None) -> str:
-    """An Atom feed, one entry per finding dict (the `findings --format json` shape)."""
+              self_url: str | None = None, base_url: str | None = None) -> str:
+    """An Atom feed, one entry per finding dict (the `findings --format json` shape).
+
+    With `base_url` (the web page's root) each entry also links to its page there."""
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = title
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = feed_id
-    updated = max((_timestamp(i.get("first_seen")) for i in items), default=_timestamp(None))
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
-    author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    ET.SubElement(author, f"{{{ATOM}}}name").text = "hccwatch"
+    _sub(feed, "title", title)
+    _sub(feed, "id", feed_id)
+    _sub(feed, "updated", max((_timestamp(i.get("first_seen")) for i in items),
+                              default=_timestamp(None)))
+    _sub(_sub(feed, "author"), "name", "hccwatch")
+    _sub(feed, "generator", "hccwatch")
     if self_url:
-        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=self_url)
+        _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    if base_url:
+        _sub(feed, "link", rel="alternate", href=base_url, type="text/html")
     for item in items:
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = item.get("title") or item["key"]
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = _entry_id(item)
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = _timestamp(item.get("first_seen"))
-        if (item.get("url") or "").startswith(("http://", "https://")):
-            ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", href=item["url"])
-        label = " · ".join(filter(None, [item.get("kind"), item.get("evidence"), item.get("status")]))
-        summary = (label + ". " if label else "") + (item.get("summary") or "")[:1000]
-        ET.SubElement(entry, f"{{{ATOM}}}summary", type="text").text = summary
-        for topic in item.get("topics") or []:
-            ET.SubElement(entry, f"{{{ATOM}}}category", term=topic)
+        _entry(feed, item, base_url)
     return ET.tostring(feed, encoding="unicode", xml_declaration=True)
+
+
+def _entry(feed: ET.Element, item: dict[str, Any], base_url: str | None) -> None:
+    entry = _sub(feed, "entry")
+    _sub(entry, "title", item.get("title") or item["key"])
+    _sub(entry, "id", _entry_id(item))
+    _sub(entry, "updated", _timestamp(item.get("first_seen")))
+    page = f"{base_url.rstrip('/')}/findings/{quote(item['key'], safe=':@')}" if base_url else None
+    if _is_http(item.get("url")):
+        _sub(entry, "link", rel="alternate", href=item["url"])
+        if page:
+            _sub(entry, "link", rel="related", href=page, type="text/html")
+    elif page:
+        _sub(entry, "link", rel="alternate", href=page, type="text/html")
+    label = " · ".join(filter(None, [item.get("kind"), item.get("evidence"), item.get("status")]))
+    summary = (label + ". " if label else "") + (item.get("summary") or "")[:1000]
+    # An entry without an alternate link must carry content (RFC 4287, 4.1.2).
+    _sub(entry, "summary" if _is_http(item.get("url")) or page else "content", summary, type="text")
+    for topic in item.get("topics") or []:
+        _sub(entry, "category", term=topic)

@@ -1,0 +1,139 @@
+"""The `hccwatch web` and `hccwatch search` commands (registered in cli.py, which imports this
+module; so hccwatch.cli is imported here only when a command runs)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import wraps
+from typing import Any
+
+import click
+
+from hccwatch.adhoc import ADHOC_SOURCES
+
+LOCAL_SOURCES = ("ctgov", "pubmed", "europepmc", "feeds", "adhoc")
+
+
+def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Pass the group's App first and turn configuration errors into exit 2, like cli.py does."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from hccwatch.cli import App, fail_cleanly
+
+        app = click.get_current_context().ensure_object(App)
+        return fail_cleanly(func)(app, *args, **kwargs)
+    return wrapper
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Only loopback addresses unless --allow-remote.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host. The pages have no login: anyone who can reach "
+                   "the address can read the findings and start searches.")
+@with_app
+def web(app: Any, host: str, port: int, allow_remote: bool) -> None:
+    """Browse stored findings in a local web page: search, filters, topics, digests, source
+    health, Atom feeds, and live searches of the sources."""
+    from web.security import LOOPBACK_NAMES, is_loopback
+
+    if not allow_remote and not is_loopback(host):
+        raise click.UsageError(f"--host {host} is not a loopback address; the pages have no login, "
+                               "so pass --allow-remote if you really mean to serve other machines")
+    import uvicorn
+
+    from web.app import create_app
+
+    _ = app.watchlist  # a broken watchlist fails here, with its line number, not in the browser
+    application = create_app(app.settings, trusted_hosts=None if allow_remote else LOOPBACK_NAMES)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"hccwatch: serving http://{shown}:{port}/ (Ctrl+C stops)", err=True)
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@click.command()
+@click.argument("term")
+@click.option("--local", is_flag=True, help="Search stored findings only (no network).")
+@click.option("--source", "sources", multiple=True, type=click.Choice(LOCAL_SOURCES), metavar="S",
+              help=f"Live: search only this source ({', '.join(ADHOC_SOURCES)}); with --local: only "
+                   "findings from this source. Repeatable.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most this many findings.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@with_app
+def search(app: Any, term: str, local: bool, sources: tuple[str, ...], limit: int,
+           fmt: str) -> None:
+    """Search the sources live for TERM and store what they return (tagged ad-hoc), or with
+    --local search the stored findings (full text, English or Chinese).
+
+    Exits 1 if a source failed (what the others returned is still stored)."""
+    if local:
+        _search_local(app, term, sources, limit, fmt)
+        return
+    unknown = [s for s in sources if s not in ADHOC_SOURCES]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} cannot be searched live "
+                                 f"(choose from {', '.join(ADHOC_SOURCES)})", param_hint="--source")
+    sys.exit(_search_live(app, term, sources, limit, fmt))
+
+
+def _search_local(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str) -> None:
+    from store.db import session_scope
+    from store.queries import describe
+    from store.search import Filters, search, segments_text
+
+    if not term.strip():
+        raise click.BadParameter("type a word or phrase", param_hint="TERM")
+    with session_scope(app.engine, write=False) as session:
+        page = search(session, Filters(q=term, sources=sources), limit=limit)
+        data = describe(session, [hit.finding for hit in page.hits])
+    for item, hit in zip(data, page.hits, strict=True):
+        item["match"] = segments_text(hit.snippet) if hit.snippet else segments_text(hit.title)
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    more = "more than " if page.capped else ""
+    click.echo(_table(data, with_match=True) + f"\n{more}{page.total} match(es) for {term!r}")
+
+
+def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str) -> int:
+    from hccwatch.adhoc import adhoc_search
+    from hccwatch.cli import print_poll_summary
+    from hccwatch.progress import progress_printer
+    from store.db import session_scope
+    from store.queries import describe, list_findings
+
+    try:
+        with ExitStack() as stack:
+            progress = stack.enter_context(progress_printer())
+            result = adhoc_search(app.engine, app.settings, app.watchlist, term, sources or None,
+                                  progress=progress)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="TERM") from None
+    for source, reason in result.unavailable.items():
+        click.echo(f"{source}: skipped ({reason})", err=True)
+    with session_scope(app.engine, write=False) as session:
+        data = describe(session, list_findings(session, topic=result.topic.id, limit=limit))
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print_poll_summary(result.report)
+        click.echo(_table(data) + f"\nstored under the ad-hoc topic {result.topic.id}")
+    return 0 if result.report.ok else 1
+
+
+def _table(data: list[dict[str, Any]], *, with_match: bool = False) -> str:
+    from hccwatch.cli import findings_table
+
+    if not data:
+        return "Nothing found."
+    lines = findings_table(data).splitlines()[:-1]  # its last line counts rows; we say more below
+    if not with_match:
+        return "\n".join(lines)
+    return "\n".join(f"{line}\n    {item['match']}" for line, item in zip(lines, data, strict=True))
