@@ -1,0 +1,79 @@
+"""The path beyond one machine, on one machine: a local Prefect server, a process work pool,
+`prefect deploy --all` from prefect.yaml, a worker, and a triggered `poll` run that stores
+findings in the SQLite file named by the deployment's job variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from hccwatch.serve_cli import local_server
+from store.db import session_scope
+from store.models import Finding, PollRun
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+def prefect_env(api_url: str, home: Path) -> dict[str, str]:
+    """A client and worker environment whose own hccwatch settings lead nowhere (a closed port,
+    no retries, a scratch data folder): the run's settings must come from its job variables."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HCCWATCH_", "PREFECT_"))}
+    env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(home),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", XDG_DATA_HOME=str(home / "data"),
+               HCCWATCH_CTGOV_URL="http://127.0.0.1:9/closed", HCCWATCH_RETRY_ATTEMPTS="1",
+               HCCWATCH_RETRY_BASE="0.01")
+    return env
+
+
+def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([*PREFECT, *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, f"prefect {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGINT (the worker ignores SIGTERM), then kill if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.slow
+def test_deployment_runs_on_a_process_worker_and_stores_findings(env, engine, ctgov, tmp_path):
+    settings_env = {k: v for k, v in env.items() if k.startswith("HCCWATCH_")}
+    with local_server(tmp_path / "server") as api_url:
+        client = prefect_env(api_url, tmp_path / "client")
+        prefect(client, "work-pool", "create", "local", "--type", "process")
+        deployed = prefect(client, "--no-prompt", "deploy", "--all")
+        assert "poll/poll" in deployed.stdout and "digest/digest" in deployed.stdout
+        worker = subprocess.Popen([*PREFECT, "worker", "start", "--pool", "local"], cwd=tmp_path,
+                                  env=client, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            run = prefect(client, "deployment", "run", "poll/poll",
+                          "--params", json.dumps({"sources": ["ctgov"]}),
+                          "--job-variable", "env=" + json.dumps(settings_env),
+                          "--watch", "--watch-timeout", "150")
+        finally:
+            stop(worker)
+    assert "Completed" in run.stdout, run.stdout
+    assert worker.returncode is not None
+    with session_scope(engine) as session:
+        stored = session.exec(select(func.count()).select_from(Finding)).one()
+        runs = session.exec(select(PollRun)).all()
+    assert stored == 16  # every recorded study the three watchlist queries find
+    assert len(runs) == 1 and runs[0].ok and runs[0].counts["ctgov"]["new"] == 16

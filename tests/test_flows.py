@@ -1,0 +1,98 @@
+"""The Prefect flows run for real (prefect_test_harness: one temporary Prefect server for the
+module) against the replay server: transient errors retried, a bad query failing alone, the
+PollRun counted; the digest sent once however often its flow runs; ad-hoc searches stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from hccwatch.replay import Fault
+from store.db import session_scope
+from store.models import Finding, PollRun, SourceState
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@pytest.fixture
+def prefect_env(harness, env, monkeypatch):
+    """The flows read their settings from the environment, as a deployment's runs do."""
+    for name, value in env.items():
+        if name.startswith("HCCWATCH_"):
+            monkeypatch.setenv(name, value)
+
+
+def test_poll_flow_retries_transient_errors_and_isolates_a_bad_query(prefect_env, engine, ctgov,
+                                                                      replay):
+    from flows.poll import poll
+
+    # Three 503s use up the HTTP client's 3 attempts; the Prefect task then retries.
+    replay.inject("/ctgov/studies", Fault(status=503), times=3)
+    first = poll(sources=["ctgov"], topics=["phelan"], return_state=True)
+    first_requests = len(replay.requests("/ctgov/studies"))
+    replay.log.clear()
+    replay.inject("/ctgov/studies", Fault(status=400, body=b"Invalid Essie expression",
+                                          match={"query.intr": "Keytruda OR pembrolizumab"}))
+    second = poll(sources=["ctgov"], return_state=True)
+
+    assert first.is_completed(), first.message
+    assert first.result()["ctgov"]["new"] == 10 and first_requests == 4
+    assert second.is_failed() and "Invalid Essie expression" in second.message
+    assert second.result(raise_on_failure=False) is not None
+    with session_scope(engine) as session:
+        runs = session.exec(select(PollRun).order_by(PollRun.id)).all()
+        states = {s.query: s for s in session.exec(select(SourceState))}
+        keys = {f.key for f in session.exec(select(Finding))}
+    assert [run.ok for run in runs] == [True, False]
+    assert runs[1].counts["ctgov"]["errors"] == 1 and runs[1].counts["ctgov"]["new"] > 0
+    assert "Invalid Essie expression" in runs[1].errors[0]
+    # The 400 was not retried (one request for that query); the other topics were stored.
+    assert len([r for r in replay.requests("/ctgov/studies") if "query.intr" in r.params]) == 1
+    assert states["immunotherapy"].consecutive_failures == 1
+    assert states["phelan"].last_error is None and states["melanoma"].last_error is None
+    assert "NCT04114136" in keys  # a melanoma trial, stored although another query failed
+
+
+def this_week(timezone: str) -> str:
+    year, week, _ = datetime.now(ZoneInfo(timezone)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def test_digest_flow_sends_the_period_once(prefect_env, engine, ctgov, settings):
+    from flows.digest import digest
+    from flows.poll import poll
+
+    poll(sources=["ctgov"], topics=["melanoma"])
+    period = this_week("Asia/Shanghai")
+    first = digest(period=period, return_state=True)
+    second = digest(period=period, return_state=True)
+
+    assert first.is_completed() and second.is_completed()
+    assert set(first.result().values()) == {"sent"}
+    assert set(second.result().values()) == {"already_sent"}
+    sent = list(Path(settings.outbox).glob("*.eml"))
+    assert len(sent) == 1
+    assert b"NCT04114136" in sent[0].read_bytes()  # a melanoma trial found by the poll
+
+
+def test_adhoc_flow_stores_what_the_search_found(prefect_env, engine, ctgov):
+    from flows.adhoc import adhoc
+
+    result = adhoc(term="Phelan-McDermid", sources=["ctgov"])
+
+    assert result.report.ok
+    with session_scope(engine) as session:
+        keys = {f.key for f in session.exec(select(Finding))}
+    assert len(keys) == 10  # the recorded Phelan-McDermid studies
