@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import cached_property, wraps
+from importlib import import_module
 from typing import Any
 
 import click
@@ -27,8 +28,10 @@ KINDS = ("trial", "article", "preprint", "news")
 class App:
     """Settings, watchlist and database, each loaded on first use."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, watchlist: Watchlist | None = None):
         self._settings = settings
+        if watchlist is not None:
+            self.watchlist = watchlist  # fills the cached property (the demo's own watchlist)
 
     @cached_property
     def settings(self) -> Settings:
@@ -176,7 +179,7 @@ def findings_table(data: list[dict[str, Any]]) -> str:
     lines = []
     for item in data:
         label = item.get("status") or item.get("evidence") or ""
-        lines.append(f"{item['key']:<22} {item['kind']:<8} {label[:22]:<22} "
+        lines.append(f"{_clip(item['key'], 28):<28} {item['kind']:<8} {label[:22]:<22} "
                      f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
     lines.append(f"{len(data)} finding(s)")
     return "\n".join(lines)
@@ -244,6 +247,13 @@ def demo(app: App, keep: bool) -> None:
     from hccwatch.demo import run_demo
 
     sys.exit(run_demo(keep=keep))
+
+
+cli.add_command(import_module("hccwatch.serve_cli").serve)
+cli.add_command(import_module("hccwatch.serve_cli").run)
+cli.add_command(import_module("hccwatch.digest_cli").digest)
+cli.add_command(import_module("hccwatch.web_cli").web)
+cli.add_command(import_module("hccwatch.web_cli").search)
 
 
 def main() -> None:

@@ -91,14 +91,18 @@ def plan(settings: Settings, watchlist: Watchlist, stack: ExitStack, *,
 
 def run_tasks(engine: Engine, tasks: Sequence[Task], *, tagger: Tagger, run_started: datetime,
               progress: Progress, settings: Settings) -> Iterator[tuple[Task, BatchResult | SourceError]]:
-    """Run tasks a few at a time (per-host limits still pace each host); yield as they end."""
+    """Run tasks a few at a time (per-host limits still pace each host); yield as they end.
+    Feeds (many hosts, one small request each) have their own bound, HCCWATCH_FEED_CONCURRENCY."""
     if len(tasks) <= 1:
         for task in tasks:
             yield task, run_task(engine, task, tagger=tagger, run_started=run_started,
                                  progress=progress)
         return
-    with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="poll") as pool:
-        futures = {pool.submit(run_task, engine, task, tagger=tagger, run_started=run_started,
-                               progress=progress): task for task in tasks}
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="poll") as pool, \
+            ThreadPoolExecutor(max_workers=settings.feed_concurrency,
+                               thread_name_prefix="poll-feed") as feed_pool:
+        futures = {(feed_pool if task.source.startswith("feed:") else pool).submit(
+            run_task, engine, task, tagger=tagger, run_started=run_started,
+            progress=progress): task for task in tasks}
         for future in as_completed(futures):
             yield futures[future], future.result()

@@ -45,6 +45,7 @@ class Settings:
     ctgov_rate: float = 50 / 60
     ncbi_rate: float | None = None
     feed_rate: float = 1.0
+    feed_concurrency: int = 8
     http_timeout: float = 30.0
     retry_attempts: int = 5
     retry_base: float = 1.0
@@ -67,7 +68,8 @@ ENV_NAMES = {
     "ncbi_email": "NCBI_EMAIL",
 }
 URL_SETTINGS = ("ctgov_url", "eutils_url", "europepmc_url")
-POSITIVE = ("ctgov_rate", "ncbi_rate", "feed_rate", "http_timeout", "retry_attempts")
+POSITIVE = ("ctgov_rate", "ncbi_rate", "feed_rate", "feed_concurrency", "http_timeout",
+            "retry_attempts")
 
 
 def env_name(name: str) -> str:

@@ -121,3 +121,34 @@ class PollRun(SQLModel, table=True):
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     errors: list[str] = json_column()
     ok: bool | None = None
+
+
+class Digest(SQLModel, table=True):
+    """One weekly digest to one recipient: its rendered content (the archive) and whether the
+    mail server accepted it. `status` is "pending", "failed" or "sent"."""
+
+    __table_args__ = (UniqueConstraint("period", "recipient"),)
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(index=True)
+    recipient: str
+    subject: str
+    html: str
+    text: str
+    message_id: str
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    sent_at: datetime | None = None
+    status: str = "pending"
+    error: str | None = None
+
+
+class DigestEntry(SQLModel, table=True):
+    """A Finding (announced as new) or a Change (announced as an update) a Digest carries."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True, ondelete="CASCADE")
+    section: str
+    finding_id: int | None = Field(default=None, foreign_key="finding.id", index=True,
+                                   ondelete="CASCADE")
+    change_id: int | None = Field(default=None, foreign_key="change.id", index=True,
+                                  ondelete="CASCADE")

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from sources.records import parse_key
 from store.db import iso
 from store.models import Change, Finding, FindingSource, Identifier, Link, SourceState, TopicMatch
+from store.search import source_clause
 
 ID_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
 
@@ -27,10 +28,7 @@ def list_findings(session: Session, *, topic: str | None = None, kind: str | Non
         query = query.where(col(Finding.id).in_(
             select(TopicMatch.finding_id).where(TopicMatch.topic == topic)))
     if source:
-        # Feed items are stored per feed ("feed:<name>"); "feeds" means any of them.
-        match = (col(FindingSource.source).startswith("feed:") if source == "feeds"
-                 else FindingSource.source == source)
-        query = query.where(col(Finding.id).in_(select(FindingSource.finding_id).where(match)))
+        query = query.where(source_clause(source))
     if kind:
         query = query.where(Finding.kind == kind)
     if since:
