@@ -19,6 +19,7 @@ from sources.records import Record
 from store.db import session_scope, utcnow
 from store.ingest import BatchResult, get_state, ingest_batch, record_failure
 from store.models import PollRun
+from store.stories import assign_stories
 
 log = logging.getLogger("hccwatch.poll")
 Progress = Callable[..., None]
@@ -33,6 +34,9 @@ class Fetch:
     skipped: list[str] = field(default_factory=list)
     advance_cursor: bool = True
     state_updates: dict[str, Any] = field(default_factory=dict)
+    # Part of the task failed (e.g. one PubMed batch): what was read is stored, the cursor
+    # stays, and the poll reports the failure.
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +61,16 @@ class PollReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def add(self, task: Task, outcome: BatchResult | SourceError) -> None:
+        """Count one task's outcome under its source."""
+        bucket = self.results.setdefault(task.source, BatchResult())
+        problems = [str(outcome)] if isinstance(outcome, SourceError) else outcome.errors
+        if not isinstance(outcome, SourceError):
+            bucket.add(outcome)
+        if problems:
+            self.errors.extend(f"{task.source} {task.label}: {p}" for p in problems)
+            self.failures[task.source] = self.failures.get(task.source, 0) + 1
 
     def counts(self) -> dict[str, dict[str, Any]]:
         return {source: {**result.as_dict(), "errors": self.failures.get(source, 0)}
@@ -93,34 +107,77 @@ def _detail_terms(record: Record) -> Iterable[str]:
     yield from (k for k in details.get("keywords") or [] if isinstance(k, str))
 
 
+def attempt_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: datetime,
+                 progress: Progress) -> BatchResult:
+    """Fetch and store one task once; a SourceError is raised for the caller to retry or record."""
+    with session_scope(engine, write=False) as session:
+        cursor = get_state(session, source=task.source, query=task.query).cursor
+    progress("task_started", task=task)
+    fetched = task.fetch(cursor, run_started)
+    for record in fetched.records:
+        tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
+    with session_scope(engine) as session:
+        result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
+                              seen_at=run_started, cursor=fetched.cursor,
+                              advance_cursor=fetched.advance_cursor)
+        state = get_state(session, source=task.source, query=task.query)
+        for name, value in fetched.state_updates.items():
+            setattr(state, name, value)
+        session.add(state)
+        if fetched.errors:
+            record_failure(session, source=task.source, query=task.query, at=utcnow(),
+                           error=redact("; ".join(fetched.errors)))
+    result.skipped.extend(fetched.skipped)
+    result.errors.extend(fetched.errors)
+    progress("task_done", task=task, result=result)
+    for error in fetched.errors:
+        progress("task_failed", task=task, error=f"{task.source} {task.label}: {error}")
+    return result
+
+
+def record_task_failure(engine: Engine, task: Task, error: SourceError, *,
+                        progress: Progress) -> SourceError:
+    """Note a failed task on its SourceState (the cursor stays where it was)."""
+    with session_scope(engine) as session:
+        record_failure(session, source=task.source, query=task.query, at=utcnow(),
+                       error=redact(str(error)))
+    progress("task_failed", task=task, error=f"{task.source} {task.label}: {error}")
+    return error
+
+
 def run_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: datetime,
              progress: Progress) -> BatchResult | SourceError:
     """Fetch and store one task; a failure is recorded on its SourceState, never raised."""
-    with session_scope(engine) as session:
-        cursor = get_state(session, source=task.source, query=task.query).cursor
-    progress("task_started", task=task)
     try:
-        fetched = task.fetch(cursor, run_started)
-        for record in fetched.records:
-            tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
-        with session_scope(engine) as session:
-            result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
-                                  seen_at=run_started, cursor=fetched.cursor,
-                                  advance_cursor=fetched.advance_cursor)
-            state = get_state(session, source=task.source, query=task.query)
-            for name, value in fetched.state_updates.items():
-                setattr(state, name, value)
-            session.add(state)
-        result.skipped.extend(fetched.skipped)
-        progress("task_done", task=task, result=result)
-        return result
+        return attempt_task(engine, task, tagger=tagger, run_started=run_started,
+                            progress=progress)
     except SourceError as error:
-        message = f"{task.source} {task.label}: {error}"
-        with session_scope(engine) as session:
-            record_failure(session, source=task.source, query=task.query, at=utcnow(),
-                           error=redact(str(error)))
-        progress("task_failed", task=task, error=message)
-        return error
+        return record_task_failure(engine, task, error, progress=progress)
+
+
+def start_poll(engine: Engine) -> PollReport:
+    """Open a PollRun row (committed, so a killed poll still shows that it started)."""
+    started = utcnow()
+    with session_scope(engine) as session:
+        run = PollRun(started_at=started)
+        session.add(run)
+        session.flush()
+        return PollReport(run.id, started)
+
+
+def finish_poll(engine: Engine, report: PollReport) -> PollReport:
+    """Gather this poll's news into stories, then close the PollRun with its per-source counts
+    and errors."""
+    with session_scope(engine) as session:
+        assign_stories(session)
+    with session_scope(engine) as session:
+        run = session.get(PollRun, report.run_id)
+        run.finished_at = utcnow()
+        run.counts = report.counts()
+        run.errors = report.errors
+        run.ok = report.ok
+        session.add(run)
+    return report
 
 
 def poll(engine: Engine, settings: Settings, watchlist: Watchlist, tasks: Sequence[Task], *,
@@ -129,28 +186,12 @@ def poll(engine: Engine, settings: Settings, watchlist: Watchlist, tasks: Sequen
     from hccwatch.pollers import run_tasks
 
     progress = progress or (lambda *_a, **_k: None)
-    started = utcnow()
-    with session_scope(engine) as session:
-        run = PollRun(started_at=started)
-        session.add(run)
-        session.flush()
-        report = PollReport(run.id, started)
+    report = start_poll(engine)
     progress("poll_started", total=len(tasks))
-    tagger = Tagger(watchlist)
-    for task, outcome in run_tasks(engine, tasks, tagger=tagger, run_started=started,
-                                   progress=progress, settings=settings):
-        bucket = report.results.setdefault(task.source, BatchResult())
-        if isinstance(outcome, SourceError):
-            report.errors.append(f"{task.source} {task.label}: {outcome}")
-            report.failures[task.source] = report.failures.get(task.source, 0) + 1
-        else:
-            bucket.add(outcome)
-    with session_scope(engine) as session:
-        run = session.get(PollRun, report.run_id)
-        run.finished_at = utcnow()
-        run.counts = report.counts()
-        run.errors = report.errors
-        run.ok = report.ok
-        session.add(run)
+    for task, outcome in run_tasks(engine, tasks, tagger=Tagger(watchlist),
+                                   run_started=report.started_at, progress=progress,
+                                   settings=settings):
+        report.add(task, outcome)
+    finish_poll(engine, report)
     progress("poll_done", report=report)
     return report

@@ -75,11 +75,18 @@ class Record:
         return asdict(self)
 
 
+def key_rank(key: str) -> int:
+    """How good a key is: an NCT id beats a PMID beats a DOI beats a PMCID beats a URL."""
+    scheme = "nct" if NCT_RE.fullmatch(key) else key.partition(":")[0]
+    return KEY_SCHEMES.index(scheme) if scheme in KEY_SCHEMES else len(KEY_SCHEMES)
+
+
 def canonical_key(ids: dict[str, str]) -> str:
     """The Finding key for a set of identifiers: NCT id bare, others as `scheme:value`."""
     for scheme in KEY_SCHEMES:
         value = ids.get(scheme)
         if value:
+            value = normalize_id(scheme, value)
             return value if scheme == "nct" else f"{scheme}:{value}"
     raise ValueError("no identifier to build a key from")
 

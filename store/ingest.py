@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from itertools import islice
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, or_
-from sqlmodel import Session, select
+from sqlalchemy import and_, insert, or_
+from sqlmodel import Session, col, select
 
-from sources.records import Location, Record, canonical_key, normalize_id
+from sources.records import KEY_SCHEMES, Location, Record, canonical_key, key_rank, normalize_id
 from store.models import (
     Change,
+    DigestEntry,
     Finding,
     FindingSource,
     Identifier,
@@ -37,6 +40,7 @@ class BatchResult:
     unchanged: int = 0
     changes: int = 0
     skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def add(self, other: BatchResult) -> None:
         self.fetched += other.fetched
@@ -45,6 +49,7 @@ class BatchResult:
         self.unchanged += other.unchanged
         self.changes += other.changes
         self.skipped.extend(other.skipped)
+        self.errors.extend(other.errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {"fetched": self.fetched, "new": self.new, "updated": self.updated,
@@ -52,9 +57,10 @@ class BatchResult:
 
 
 def content_hash(record: Record) -> str:
-    data = record.to_dict()
-    data.pop("source", None)
-    data.pop("topics", None)  # which topic found it is tagging, not content
+    # The same JSON as dataclasses.asdict(record) gives, without its deep copy of every value.
+    data = {f.name: getattr(record, f.name) for f in fields(record)
+            if f.name not in ("source", "topics")}  # which topic found it is tagging, not content
+    data["locations"] = [asdict(location) for location in record.locations]
     blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -69,17 +75,136 @@ def ingest_batch(session: Session, records: Iterable[Record], *, source: str, qu
     """Store one (source, query) batch and, in the same transaction, its new cursor and a
     success mark. The caller commits; nothing here is visible until it does."""
     result = BatchResult()
-    for record in records:
-        result.fetched += 1
-        outcome = upsert_record(session, record, seen_at=seen_at)
-        setattr(result, outcome.kind, getattr(result, outcome.kind) + 1)
-        result.changes += outcome.changes
+    for chunk in _chunks(records, _CHUNK):
+        _ingest_chunk(session, chunk, seen_at, result)
     state = get_state(session, source=source, query=query)
     if advance_cursor:
         state.cursor = cursor
     mark_success(state, at=seen_at, count=result.fetched)
     session.add(state)
     return result
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _count(result: BatchResult, outcome: Outcome) -> None:
+    setattr(result, outcome.kind, getattr(result, outcome.kind) + 1)
+    result.changes += outcome.changes
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the store already holds about one chunk's identifiers, read in a few queries, so
+    that records which are wholly new or wholly unchanged need no per-record round trips."""
+
+    ids: dict[tuple[str, str], int]
+    placeholders: set[int]
+    hashes: dict[tuple[int, str], str]
+    topics: dict[tuple[int, str], set[str]]
+
+    @classmethod
+    def load(cls, session: Session, chunk: list[Record]) -> _Known:
+        wanted = {pair for record in chunk for pair in record_ids(record)}
+        ids: dict[tuple[str, str], int] = {}
+        values = sorted({value for _, value in wanted})
+        for start in range(0, len(values), 500):
+            rows = session.exec(select(Identifier.scheme, Identifier.value, Identifier.finding_id)
+                                .where(col(Identifier.value).in_(values[start:start + 500])))
+            ids.update({(scheme, value): fid for scheme, value, fid in rows if (scheme, value) in wanted})
+        found = sorted(set(ids.values()))
+        known = cls(ids, set(), {}, {})
+        for start in range(0, len(found), 500):
+            part = found[start:start + 500]
+            known.placeholders.update(session.exec(select(Finding.id).where(
+                col(Finding.id).in_(part), Finding.placeholder == True)))  # noqa: E712
+            for fid, src, digest in session.exec(select(FindingSource.finding_id, FindingSource.source,
+                                                        FindingSource.content_hash)
+                                                 .where(col(FindingSource.finding_id).in_(part))):
+                known.hashes[(fid, src)] = digest
+            for fid, topic, terms in session.exec(select(TopicMatch.finding_id, TopicMatch.topic,
+                                                         TopicMatch.terms)
+                                                  .where(col(TopicMatch.finding_id).in_(part))):
+                known.topics[(fid, topic)] = set(terms)
+        return known
+
+    def unchanged(self, record: Record, pairs: list[tuple[str, str]], digest: str) -> bool:
+        """True when storing `record` would write nothing at all."""
+        fids = {self.ids.get(pair) for pair in pairs}
+        if len(fids) != 1 or None in fids:
+            return False
+        fid = fids.pop()
+        return (fid not in self.placeholders and self.hashes.get((fid, record.source)) == digest
+                and all(set(terms) <= self.topics.get((fid, topic), {None})
+                        for topic, terms in record.topics.items()))
+
+
+def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, result: BatchResult) -> None:
+    """Wholly new records are inserted together; unchanged ones are counted without a write;
+    everything else (merges, updates, placeholders) goes through upsert_record one by one."""
+    known = _Known.load(session, chunk)
+    linked = {(scheme, value) for record in chunk for scheme, value, _ in link_targets(record)}
+    fresh: list[tuple[Record, str]] = []
+    claimed: set[tuple[str, str]] = set()
+    for index, record in enumerate(chunk):
+        result.fetched += 1
+        pairs, digest = record_ids(record), content_hash(record)
+        if not any(p in known.ids or p in claimed or p in linked for p in pairs):
+            claimed.update(pairs)
+            fresh.append((record, digest))
+        elif known.unchanged(record, pairs, digest):
+            result.unchanged += 1
+        else:
+            _insert_fresh(session, fresh, seen_at, result)
+            fresh = []
+            _count(result, upsert_record(session, record, seen_at=seen_at))
+            known = _Known.load(session, chunk[index + 1:])
+    _insert_fresh(session, fresh, seen_at, result)
+
+
+def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: datetime,
+                  result: BatchResult) -> None:
+    """Insert findings no identifier of which is stored yet, in a few multi-row statements."""
+    if not fresh:
+        return
+    rows = [_finding_row(record, seen_at, digest) for record, digest in fresh]
+    session.execute(insert(Finding.__table__), rows)
+    keys = [row["key"] for row in rows]
+    by_key = dict(session.exec(select(Finding.key, Finding.id).where(col(Finding.key).in_(keys))).all())
+    finding_ids = [by_key[key] for key in keys]
+    identifiers, sources, topics = [], [], []
+    for (record, digest), fid in zip(fresh, finding_ids, strict=True):
+        identifiers += [{"scheme": s, "value": v, "finding_id": fid} for s, v in record_ids(record)]
+        sources.append({"finding_id": fid, "source": record.source, "first_seen_at": seen_at,
+                        "content_hash": digest})
+        topics += [{"finding_id": fid, "topic": topic, "terms": list(terms), "via": _via(terms)}
+                   for topic, terms in record.topics.items()]
+    for model, values in ((Identifier, identifiers), (FindingSource, sources), (TopicMatch, topics)):
+        if values:
+            session.execute(insert(model), values)
+    for (record, _), fid in zip(fresh, finding_ids, strict=True):
+        if link_targets(record):
+            _link_mentions(session, session.get(Finding, fid), record, seen_at)
+    result.new += len(fresh)
+
+
+def _finding_row(record: Record, seen_at: datetime, digest: str) -> dict[str, Any]:
+    """The column values of a new Finding (built without the model: constructing SQLModel
+    objects dominates the cost of a bulk insert)."""
+    row = SimpleNamespace(**{c.name: None for c in Finding.__table__.columns if c.name != "id"})
+    row.__dict__.update(key=record.key, first_seen_at=seen_at, last_seen_at=seen_at, summary="",
+                        phases=[], locations=[], watched_sites=[], details={}, placeholder=False)
+    _fill(row, record, digest)
+    return vars(row)
+
+
+def _via(terms: list[str]) -> str:
+    """'query' for the topic whose query found the record (the Tagger notes it as
+    'query: ...'), 'match' for topics whose terms it mentions."""
+    return "query" if any(t.startswith("query:") for t in terms) else "match"
 
 
 @dataclass(slots=True)
@@ -106,11 +231,16 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
         if source_row is not None and source_row.content_hash == digest:
             _tag(session, finding, record, seen_at, digest)
             return Outcome("unchanged", finding)
+        lead = leads(finding, record)
         changes = diff(finding, record, seen_at=seen_at)
+        if not lead:  # a secondary source may still bring news of a retraction
+            changes = [c for c in changes if c.significance == "retraction"]
         session.add_all(changes)
-        _fill(finding, record, digest)
+        _fill(finding, record, digest, lead=lead)
         outcome = Outcome("updated", finding, len(changes))
     finding.last_seen_at = seen_at
+    if key_rank(record.key) < key_rank(finding.key):
+        finding.key = record.key  # e.g. a preprint's doi: key once PubMed names its PMID
     session.add(finding)
     session.flush()
     _add_identifiers(session, finding, record)
@@ -137,7 +267,7 @@ def merge_findings(session: Session, keeper: Finding, other: Finding) -> None:
     """Fold `other` into `keeper`: identifiers, sources, topics, links and changes move over."""
     for model, column in ((Identifier, "finding_id"), (FindingSource, "finding_id"),
                           (TopicMatch, "finding_id"), (Change, "finding_id"),
-                          (Link, "src_id"), (Link, "dst_id")):
+                          (DigestEntry, "finding_id"), (Link, "src_id"), (Link, "dst_id")):
         for row in session.exec(select(model).where(getattr(model, column) == other.id)):
             if _duplicate_after_move(session, model, row, column, keeper.id):
                 session.delete(row)
@@ -175,8 +305,38 @@ def _create(session: Session, record: Record, *, seen_at: datetime, digest: str)
     return finding
 
 
-def _fill(finding: Finding, record: Record, digest: str) -> None:
+# Which source's values a finding shows when several report it: the registry first, then
+# PubMed, then Europe PMC, then feeds. This makes the stored state independent of the order
+# in which sources are polled.
+SOURCE_RANK = {"ctgov": 0, "pubmed": 1, "europepmc": 2}
+
+
+def source_rank(source: str) -> int:
+    return SOURCE_RANK.get(source, len(SOURCE_RANK))
+
+
+def leads(finding: Finding, record: Record) -> bool:
+    """Whether the record's source ranks at least as high as every source already reporting
+    the finding (so its values win)."""
+    ranks = [source_rank(s) for s in _sources(finding)]
+    return not ranks or source_rank(record.source) <= min(ranks)
+
+
+def _fill_missing(finding: Finding, record: Record) -> None:
+    """A lower-ranked source only fills gaps (and may mark a retraction)."""
+    for name in ("title_alt", "url", "published", "updated", "status", "lang", "summary"):
+        if not getattr(finding, name) and getattr(record, name):
+            setattr(finding, name, getattr(record, name))
+    if not finding.evidence or record.evidence == "retracted":
+        finding.evidence = record.evidence or finding.evidence
+    finding.details = {**record.details, **(finding.details or {})}
+
+
+def _fill(finding: Finding, record: Record, digest: str, *, lead: bool = True) -> None:
     """Copy the record's values onto the finding (empty values never erase known ones)."""
+    if not lead:
+        _fill_missing(finding, record)
+        return
     finding.kind = record.kind
     finding.title = record.title or finding.title
     finding.content_hash = digest
@@ -229,30 +389,47 @@ def _tag(session: Session, finding: Finding, record: Record, seen_at: datetime,
         match = session.exec(select(TopicMatch).where(
             TopicMatch.finding_id == finding.id, TopicMatch.topic == topic)).first()
         if match is None:
-            session.add(TopicMatch(finding_id=finding.id, topic=topic, terms=list(terms),
-                                   via="query" if record.source in ("ctgov", "pubmed", "europepmc") else "match"))
+            session.add(TopicMatch(finding_id=finding.id, topic=topic, terms=list(terms), via=_via(terms)))
         elif not set(terms) <= set(match.terms):
             match.terms = sorted(set(match.terms) | set(terms))
             session.add(match)
 
 
 def _link_mentions(session: Session, finding: Finding, record: Record, seen_at: datetime) -> None:
-    """Link to every trial the record names, creating a placeholder for trials not yet stored."""
-    for nct in record.mentions:
-        target = resolve(session, [("nct", nct.upper())])
-        if target is None:
-            target = Finding(key=canonical_key({"nct": nct.upper()}), kind="trial", title=nct.upper(),
-                             url=f"https://clinicaltrials.gov/study/{nct.upper()}",
-                             first_seen_at=seen_at, last_seen_at=seen_at, placeholder=True)
-            session.add(target)
-            session.flush()
-            session.add(Identifier(scheme="nct", value=nct.upper(), finding_id=target.id))
+    """Link to every trial the record names and every finding it declares related (a preprint's
+    journal version), creating placeholders for those not stored yet."""
+    for scheme, value, relation in link_targets(record):
+        target = resolve(session, [(scheme, value)]) or _placeholder(session, scheme, value, seen_at)
         if target.id == finding.id:
             continue
         exists = session.exec(select(Link).where(
-            Link.src_id == finding.id, Link.dst_id == target.id, Link.relation == "mentions")).first()
+            Link.src_id == finding.id, Link.dst_id == target.id, Link.relation == relation)).first()
         if exists is None:
-            session.add(Link(src_id=finding.id, dst_id=target.id, relation="mentions"))
+            session.add(Link(src_id=finding.id, dst_id=target.id, relation=relation))
+
+
+def link_targets(record: Record) -> list[tuple[str, str, str]]:
+    """(scheme, value, relation) of every finding a record points at."""
+    targets = [("nct", nct.upper(), "mentions") for nct in record.mentions]
+    for item in record.details.get("related") or []:
+        if isinstance(item, dict) and item.get("scheme") in KEY_SCHEMES and item.get("value"):
+            targets.append((item["scheme"], normalize_id(item["scheme"], str(item["value"])),
+                            str(item.get("relation") or "related")))
+    return targets
+
+
+def _placeholder(session: Session, scheme: str, value: str, seen_at: datetime) -> Finding:
+    """A stand-in finding for something named but not fetched yet (filled when it arrives)."""
+    ids = {scheme: value}
+    url = {"nct": f"https://clinicaltrials.gov/study/{value}",
+           "pmid": f"https://pubmed.ncbi.nlm.nih.gov/{value}/"}.get(scheme)
+    target = Finding(key=canonical_key(ids), kind="trial" if scheme == "nct" else "article",
+                     title=canonical_key(ids), url=url, first_seen_at=seen_at, last_seen_at=seen_at,
+                     placeholder=True)
+    session.add(target)
+    session.flush()
+    session.add(Identifier(scheme=scheme, value=value, finding_id=target.id))
+    return target
 
 
 def diff(finding: Finding, record: Record, *, seen_at: datetime) -> list[Change]:

@@ -186,3 +186,35 @@ def test_reingesting_in_any_order_gives_the_same_findings(engine, tmp_path):
         b = sorted((f.key, f.status, f.content_hash) for f in s2.exec(select(Finding)))
     assert a == b and len(a) == 8
     other.dispose()
+
+
+def test_two_sources_in_either_order_end_in_the_same_finding(engine, tmp_path):
+    from store.db import open_engine
+
+    def records():
+        pubmed = Record(source="pubmed", kind="article", ids={"pmid": "7", "doi": "10.1/a"},
+                        title="Atezolizumab plus bevacizumab in HCC", summary="PubMed abstract",
+                        evidence="Phase 3 RCT", published="2024 Jan-Feb",
+                        details={"journal": "Lancet", "authors": ["Roe J"]})
+        europe = Record(source="europepmc", kind="preprint", ids={"doi": "10.1/A", "pmcid": "PMC9"},
+                        title="Atezolizumab + bevacizumab in hepatocellular carcinoma",
+                        summary="Europe PMC abstract", url="https://doi.org/10.1/a",
+                        details={"journal": "Lancet Oncol", "cited_by": 12})
+        return pubmed, europe
+
+    other = open_engine(str(tmp_path / "reversed.sqlite3"))
+    for target, order in ((engine, (0, 1)), (other, (1, 0))):
+        pair = records()
+        for index in order:
+            store(target, [pair[index]])
+
+    def state(e):
+        with session_scope(e) as s:
+            f = s.exec(select(Finding)).one()
+            return (f.key, f.kind, f.title, f.summary, f.url, f.evidence, f.published, f.details)
+
+    assert state(engine) == state(other)
+    key, kind, title, summary, url, evidence, published, details = state(engine)
+    assert (kind, title, evidence) == ("article", "Atezolizumab plus bevacizumab in HCC", "Phase 3 RCT")
+    assert url == "https://doi.org/10.1/a" and details["cited_by"] == 12 and details["journal"] == "Lancet"
+    other.dispose()
