@@ -1,11 +1,11 @@
 """`hccwatch demo`: the whole cycle offline. A replay server serves the bundled recordings
-(plus constructed HCC sample trials), hccwatch polls it twice, a "week" apart, and shows what
-it found and what changed, in a demo database separate from the real one."""
+(ClinicalTrials.gov, PubMed, Europe PMC, news feeds; plus constructed HCC sample trials and
+news), hccwatch polls it twice, a "week" apart, shows what it found and what changed, and
+writes this week's digest, all in a demo database separate from the real one."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,11 @@ import click
 from hccwatch.cli import App, do_poll
 from hccwatch.replay import CtgovHandler, ReplayServer, studies_from_recordings
 from hccwatch.settings import data_dir, load_settings
+from hccwatch.watchlist import Feed, load_watchlist
 from store.db import session_scope
 
 DEMO_DATA = Path(__file__).with_name("demo_data")
+FEED_KINDS = {"demo-regulator": "regulator"}
 
 
 def ctgov_studies(week: str) -> list[dict[str, Any]]:
@@ -33,15 +35,24 @@ def ctgov_studies(week: str) -> list[dict[str, Any]]:
     return studies
 
 
-def reset(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+def reset(*paths: Path) -> None:
+    for path in paths:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def demo_app(server: ReplayServer, db: Path) -> App:
-    settings = dataclasses.replace(load_settings(), db=str(db), ctgov_url=f"{server.url}/ctgov",
-                                   ctgov_rate=20.0, retry_base=0.2)
-    return App(settings)
+def demo_app(server: ReplayServer, db: Path, feeds: list[tuple[str, str, str]]) -> App:
+    """The user's settings pointed at the replay server, with the bundled watchlist's feeds
+    replaced by the demo's (no mail server: the demo never sends anything)."""
+    base = load_settings()
+    settings = dataclasses.replace(
+        base, db=str(db), ctgov_url=f"{server.url}/ctgov", eutils_url=f"{server.url}/eutils",
+        europepmc_url=f"{server.url}/europepmc", smtp_host=None, outbox=str(db.parent / "demo-outbox"),
+        ctgov_rate=20.0, ncbi_rate=3.0, feed_rate=20.0, retry_base=0.2)
+    watchlist = dataclasses.replace(
+        load_watchlist(settings.watchlist),
+        feeds=tuple(Feed(name, url, lang, FEED_KINDS.get(name)) for name, url, lang in feeds))
+    return App(settings, watchlist)
 
 
 def heading(text: str) -> None:
@@ -49,31 +60,37 @@ def heading(text: str) -> None:
 
 
 def run_demo(*, keep: bool = False, db: Path | None = None) -> int:
+    from hccwatch.poll_feeds import add_demo_routes as add_feeds
+    from hccwatch.replay_literature import add_demo_routes as add_literature
+
     db = db or data_dir() / "demo.sqlite3"
     if not keep:
         reset(db)
     handler = CtgovHandler(ctgov_studies("week1"))
     with ReplayServer() as server:
         server.route("/ctgov", handler)
-        app = demo_app(server, db)
-        click.echo("hccwatch demo: offline, on recorded responses and constructed sample trials "
-                   "(NCT99000001-3 are not real studies)")
+        add_literature(server, DEMO_DATA)
+        app = demo_app(server, db, add_feeds(server, DEMO_DATA))
+        click.echo("hccwatch demo: offline, on recorded responses plus constructed sample trials "
+                   "and news (NCT99000001-3 are not real studies)")
         click.echo(f"replay server {server.url}; demo database {db}")
-        heading("Week 1: first poll")
-        first = do_poll(app, sources=("ctgov",))
+        heading("Week 1: first poll of every source")
+        first = do_poll(app)
         handler.studies = ctgov_studies("week2")
-        heading("Week 2: the sources changed; polling again")
-        second = do_poll(app, sources=("ctgov",))
-    show_results(app)
-    click.echo(f"\nBrowse it: HCCWATCH_DB={db} hccwatch findings   (or `show NCT99000001`)")
-    return 0 if first.ok and second.ok else 1
+        heading("Week 2: the registry changed; polling again")
+        second = do_poll(app)
+        show_results(app)
+        digest_ok = write_digest(app, db.parent / "demo-digest")
+    click.echo(f"\nBrowse it: HCCWATCH_DB={db} hccwatch web   (or `hccwatch findings`, "
+               "`hccwatch show NCT99000001`)")
+    return 0 if first.ok and second.ok and digest_ok else 1
 
 
 def show_results(app: App) -> None:
     from hccwatch.cli import findings_table
     from store.queries import describe, list_findings, show
 
-    with session_scope(app.engine) as session:
+    with session_scope(app.engine, write=False) as session:
         rows = list_findings(session)
         heading(f"Stored findings ({len(rows)})")
         click.echo(findings_table(describe(session, rows)))
@@ -82,9 +99,28 @@ def show_results(app: App) -> None:
             for change in show(session, finding)["changes"]:
                 click.echo(f"{finding.key}: {change['field']}: {change['old'] or '—'} -> "
                            f"{change['new']} [{change['significance']}]")
-        watched = [(f.key, s) for f in rows for s in f.watched_sites]
         heading("Trial sites in watched places")
-        for key, site in watched:
-            click.echo(f"{key}: {site['place']} — {site['facility']} ({site['status']})"
-                       + (f"; contact {json.dumps(site['contacts'][0], ensure_ascii=False)}"
-                          if site.get("contacts") else ""))
+        for finding in rows:
+            for site in finding.watched_sites:
+                contact = "; ".join(", ".join(filter(None, [c.get("name"), c.get("phone"), c.get("email")]))
+                                    for c in site.get("contacts") or [])
+                click.echo(f"{finding.key}: {site['place']} — {site['facility']} ({site['status']})"
+                           + (f"; contact {contact}" if contact else ""))
+
+
+def write_digest(app: App, out: Path) -> bool:
+    """This week's digest as files (a dry run: nothing is sent or marked)."""
+    from hccwatch.digest_cli import make_digest
+
+    year, week, _ = datetime.now(app.watchlist.tz).isocalendar()
+    report = make_digest(app, f"{year}-W{week:02d}", dry_run=True, out=out)
+    heading(f"This week's digest ({report.period})")
+    for outcome in report.outcomes:
+        click.echo(outcome.message)
+    subject = next((line for line in (out / "digest.eml").read_text(encoding="utf-8").splitlines()
+                    if line.startswith("Subject:")), None) if (out / "digest.eml").exists() else None
+    if subject:
+        from email.header import decode_header, make_header
+
+        click.echo(f"subject: {make_header(decode_header(subject.removeprefix('Subject: ')))}")
+    return report.ok

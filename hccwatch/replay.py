@@ -46,6 +46,11 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     body: bytes = b""
+    # Only requests carrying these parameter values get the fault (e.g. one topic's query).
+    match: dict[str, str] = field(default_factory=dict)
+
+    def applies_to(self, request: Request) -> bool:
+        return all(request.params.get(k) == v for k, v in self.match.items())
 
 
 Handler = Callable[[Request], Response]
@@ -127,10 +132,10 @@ class ReplayServer:
             best = max(best, end - start + 1)
         return best
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, request: Request) -> Fault | None:
         with self._lock:
             for index, (prefix, fault) in enumerate(self._faults):
-                if path.startswith(prefix):
+                if request.path.startswith(prefix) and fault.applies_to(request):
                     del self._faults[index]
                     return fault
         return None
@@ -146,7 +151,7 @@ class ReplayServer:
                           body, time.monotonic())
         with self._lock:
             self.log.append(request)
-        fault = self._take_fault(parts.path)
+        fault = self._take_fault(request)
         if fault and fault.kind == "stall":
             time.sleep(fault.seconds)
             fault = None
@@ -195,13 +200,56 @@ class ReplayServer:
 # ---------------------------------------------------------------- ClinicalTrials.gov v2
 
 _RANGE_RE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[([^,\]]+),\s*MAX\]")
+_FIELD_TAG = re.compile(r"\[[^\]]*\]|\b[A-Z_]+:(?!\s)")
+_TOKEN = re.compile(r'"([^"]*)"|(\()|(\))|([^\s()"]+)')
 
 
-def _terms(query: str) -> list[str]:
-    """Essie-ish 'a OR b AND "c d"' -> lower-case words/phrases (a loose emulation)."""
-    pieces = re.findall(r'"([^"]+)"|([^\s()]+)', query)
-    words = [a or b for a, b in pieces]
-    return [w.lower() for w in words if w.upper() not in {"OR", "AND", "NOT"}]
+def query_matches(text: str, query: str) -> bool:
+    """Evaluate a search query (Essie, PubMed or Europe PMC style: AND/OR/NOT, parentheses,
+    "phrases", trailing * wildcards; field tags ignored) against a text, words matched whole
+    and case-insensitively. An emulation good enough for replaying recordings, no more."""
+    tokens = [m.group(1) if m.group(1) is not None else m.group(0)
+              for m in _TOKEN.finditer(_FIELD_TAG.sub(" ", query))]
+    haystack = " " + re.sub(r"[^\w*]+", " ", text.lower()) + " "
+    position = 0
+
+    def term(word: str) -> bool:
+        words = re.sub(r"[^\w*]+", " ", word.lower()).split()
+        if not words:
+            return True
+        pattern = r"\s".join(re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words)
+        return re.search(rf"(?<!\w){pattern}(?!\w)", haystack) is not None
+
+    def primary() -> bool:
+        nonlocal position
+        token = tokens[position] if position < len(tokens) else ""
+        position += 1
+        if token == "(":
+            value = disjunction()
+            position += 1  # the closing parenthesis
+            return value
+        if token.upper() == "NOT":
+            return not primary()
+        return term(token)
+
+    def conjunction() -> bool:
+        nonlocal position
+        value = primary()
+        while position < len(tokens) and tokens[position] not in (")",) and tokens[position].upper() != "OR":
+            if tokens[position].upper() == "AND":
+                position += 1
+            value = primary() and value
+        return value
+
+    def disjunction() -> bool:
+        nonlocal position
+        value = conjunction()
+        while position < len(tokens) and tokens[position].upper() == "OR":
+            position += 1
+            value = conjunction() or value
+        return value
+
+    return disjunction() if tokens else True
 
 
 class CtgovHandler:
@@ -243,8 +291,8 @@ class CtgovHandler:
                 return False
         if not self.filter_queries:
             return True
-        text = json.dumps(study).lower()
-        return all(any(term in text for term in _terms(value))
+        text = json.dumps(study, ensure_ascii=False)
+        return all(query_matches(text, value)
                    for key, value in params.items() if key.startswith("query.") and value)
 
     def _page(self, selected: list[dict[str, Any]], params: dict[str, str]) -> Response:
@@ -279,6 +327,18 @@ def studies_from_recordings(bodies: Iterable[bytes]) -> list[dict[str, Any]]:
                 seen[nct] = study
     return list(seen.values())
 
+
+
+def cloned_studies(studies: list[dict[str, Any]], count: int, *,
+                   first_nct: int = 90_000_000) -> list[dict[str, Any]]:
+    """`count` copies of recorded studies, each with its own NCT id (for load and crash tests)."""
+    clones = []
+    for number in range(count):
+        study = json.loads(json.dumps(studies[number % len(studies)]))
+        nct = f"NCT{first_nct + number:08d}"
+        study["protocolSection"]["identificationModule"]["nctId"] = nct
+        clones.append(study)
+    return clones
 
 # ---------------------------------------------------------------- static files with ETag
 
