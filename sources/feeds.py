@@ -237,19 +237,27 @@ def entry_url(entry: Any, base_url: str | None) -> str | None:
     for candidate in (entry.get("link"), entry.get("id")):
         if not candidate:
             continue
-        absolute = urljoin(base_url or "", candidate.strip())
-        if urlsplit(absolute).scheme in ("http", "https"):
-            return normalize_url(google_news_target(absolute) or absolute)
+        try:
+            absolute = urljoin(base_url or "", candidate.strip())
+            if urlsplit(absolute).scheme in ("http", "https"):
+                return normalize_url(google_news_target(absolute) or absolute)
+        except ValueError:  # e.g. a bad port or an unclosed IPv6 bracket: not a usable link
+            continue
     return None
 
 
 def normalize_url(url: str) -> str:
     """Scheme and host lower-cased, default port, fragment and tracking parameters dropped,
-    remaining parameters sorted, no trailing slash (except the root)."""
-    parts = urlsplit(url.strip())
+    remaining parameters sorted, no trailing slash (except the root). A URL too broken to
+    take apart (bad port, unclosed IPv6 bracket) comes back stripped but otherwise as given."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port if parts.port and (scheme, parts.port) not in (("http", 80), ("https", 443)) else None
+    port = port if port and (scheme, port) not in (("http", 80), ("https", 443)) else None
     netloc = f"{host}:{port}" if port else host
     path = re.sub(r"/{2,}", "/", parts.path or "/")
     if len(path) > 1:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import CTGOV_RECORDINGS, fixture_bytes
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
@@ -117,3 +117,54 @@ def reference() -> str:
 def test_same_records_in_any_order_and_repetition_end_in_the_same_database(reference, order,
                                                                            repeats):
     assert ingest(list(order) + repeats) == reference
+
+
+HOSTS = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,6}){1,2}", fullmatch=True)
+SEGMENTS = st.lists(st.from_regex(r"[A-Za-z0-9._~-]{1,10}", fullmatch=True), max_size=4)
+PARAMS = st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True).filter(
+    lambda k: not k.startswith("utm") and k not in {"fbclid", "gclid"}),
+    st.from_regex(r"[A-Za-z0-9]{0,6}", fullmatch=True)), max_size=4, unique_by=lambda kv: kv[0])
+TRACKERS = st.lists(st.sampled_from(["utm_source=rss", "utm_medium=feed", "utm_campaign=x",
+                                     "fbclid=abc123", "gclid=zz"]), max_size=3)
+
+
+def _url(scheme: str, host: str, segments: list[str], params: list[tuple[str, str]],
+         extra: list[str] = (), slash: bool = False) -> str:
+    query = "&".join([f"{k}={v}" for k, v in params] + list(extra))
+    path = "/" + "/".join(segments) + ("/" if slash and segments else "")
+    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+@given(st.sampled_from(["http", "https"]), HOSTS, SEGMENTS, PARAMS, TRACKERS, st.booleans(),
+       st.randoms(use_true_random=False))
+def test_url_normalization_ignores_what_does_not_name_a_different_page(
+        scheme, host, segments, params, trackers, slash, rnd):
+    from sources.feeds import normalize_url
+
+    plain = _url(scheme, host, segments, params)
+    shuffled = list(params) + []
+    rnd.shuffle(shuffled)
+    noisy = _url(scheme.upper(), host.upper(), segments, shuffled, trackers, slash) + "#section"
+    assert normalize_url(noisy) == normalize_url(plain)
+    assert normalize_url(normalize_url(plain)) == normalize_url(plain)  # idempotent
+    for tracker in ("utm_", "fbclid", "gclid", "#"):
+        assert tracker not in normalize_url(noisy)
+
+
+@given(HOSTS, SEGMENTS, PARAMS)
+def test_url_normalization_keeps_what_names_a_different_page(host, segments, params):
+    from sources.feeds import normalize_url
+
+    url = _url("https", host, segments, params)
+    assert normalize_url(url + ("&" if params else "?") + "id=other") != normalize_url(url)
+    assert normalize_url(_url("https", host, segments + ["x"], params)) != normalize_url(url)
+
+
+@given(st.text(max_size=60))
+@example("http://a:99999/")
+@example("http://[::1")
+@example("https://host:port/")
+def test_url_normalization_never_crashes_on_junk(junk):
+    from sources.feeds import normalize_url
+
+    assert isinstance(normalize_url(junk), str)
