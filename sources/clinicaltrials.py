@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sources.http import HttpClient, ParseError
-from sources.records import Contact, Location, Record, find_nct_ids
+from sources.records import Contact, Location, Record, find_nct_ids, parse_each
 
 SOURCE = "ctgov"
 QUERY_AREAS = ("cond", "intr", "term", "locn")
@@ -94,13 +94,8 @@ def parse_page(body: bytes) -> ParsedPage:
     studies = data.get("studies", [data])
     if not isinstance(studies, list):
         raise ParseError("ClinicalTrials.gov page has a 'studies' value that is not a list")
-    page = ParsedPage([], data.get("nextPageToken") or None, data.get("totalCount"))
-    for index, study in enumerate(studies):
-        try:
-            page.records.append(parse_study(study))
-        except (ValueError, TypeError, AttributeError) as error:
-            page.skipped.append(f"study #{index + 1} skipped: {error}")
-    return page
+    records, skipped = parse_each(studies, parse_study, "study")
+    return ParsedPage(records, data.get("nextPageToken") or None, data.get("totalCount"), skipped)
 
 
 def parse_study(study: Mapping[str, Any]) -> Record:

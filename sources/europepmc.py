@@ -16,7 +16,7 @@ from lxml import etree
 
 from sources.http import HttpClient, ParseError, SourceError
 from sources.pubmed import LANGS, evidence_label, pubmed_url
-from sources.records import Record, find_nct_ids
+from sources.records import Record, find_nct_ids, parse_each
 
 SOURCE = "europepmc"
 RATE = 5.0  # Europe PMC documents no limit; stay polite
@@ -62,13 +62,8 @@ def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) ->
 def parse_page(body: bytes) -> ParsedPage:
     """One search answer -> Records; a result that cannot be read is skipped and reported."""
     data = _load(body)
-    page = ParsedPage([], data.get("nextCursorMark"), data.get("hitCount"))
-    for index, result in enumerate(_results(data)):
-        try:
-            page.records.append(parse_result(result))
-        except (ValueError, TypeError, AttributeError) as error:
-            page.skipped.append(f"Europe PMC result #{index + 1} skipped: {error}")
-    return page
+    records, skipped = parse_each(_results(data), parse_result, "Europe PMC result")
+    return ParsedPage(records, data.get("nextCursorMark"), data.get("hitCount"), skipped)
 
 
 def parse_result(result: Mapping[str, Any]) -> Record:

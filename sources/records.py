@@ -4,6 +4,7 @@ article, preprint or news item, before it is merged into the store."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -79,6 +80,19 @@ def key_rank(key: str) -> int:
     """How good a key is: an NCT id beats a PMID beats a DOI beats a PMCID beats a URL."""
     scheme = "nct" if NCT_RE.fullmatch(key) else key.partition(":")[0]
     return KEY_SCHEMES.index(scheme) if scheme in KEY_SCHEMES else len(KEY_SCHEMES)
+
+
+def parse_each(items: Iterable[Any], parse: Callable[[Any], Record],
+               label: str) -> tuple[list[Record], list[str]]:
+    """Parse every item of a page; one that cannot be read is skipped and said, never fatal
+    for the rest."""
+    records, skipped = [], []
+    for index, item in enumerate(items):
+        try:
+            records.append(parse(item))
+        except (ValueError, TypeError, AttributeError) as error:
+            skipped.append(f"{label} #{index + 1} skipped: {error}")
+    return records, skipped
 
 
 def canonical_key(ids: dict[str, str]) -> str:

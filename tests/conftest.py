@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,10 +91,27 @@ match = ["Shanghai", "Zhongshan Hospital, Fudan University"]
 
 
 @pytest.fixture
-def watchlist_path(tmp_path: Path) -> Path:
+def watchlist_text() -> str:
+    """The test watchlist; a test module overrides this fixture to use its own."""
+    return WATCHLIST_TOML
+
+
+@pytest.fixture
+def watchlist_path(tmp_path: Path, watchlist_text: str) -> Path:
     path = tmp_path / "watchlist.toml"
-    path.write_text(WATCHLIST_TOML, encoding="utf-8")
+    path.write_text(watchlist_text, encoding="utf-8")
     return path
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGINT the process group (Prefect's worker ignores SIGTERM), then kill if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @pytest.fixture

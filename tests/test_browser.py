@@ -50,10 +50,8 @@ def browser():
 
 
 @pytest.fixture
-def watchlist_path(tmp_path: Path) -> Path:
-    path = tmp_path / "watchlist.toml"
-    path.write_text(HCC_WATCHLIST, encoding="utf-8")
-    return path
+def watchlist_text() -> str:
+    return HCC_WATCHLIST
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import stop_process_group
 from sqlmodel import func, select
 
 from hccwatch.serve_cli import local_server
@@ -41,15 +41,7 @@ def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGINT (the worker ignores SIGTERM), then kill if it lingers."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+stop = stop_process_group
 
 
 @pytest.mark.slow

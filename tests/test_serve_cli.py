@@ -3,9 +3,7 @@ Prefect server of its own, both deployments on their schedules, Ctrl-C stops eve
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import stop_process_group
 from sqlmodel import func, select
 
 from hccwatch.replay import Fault
@@ -102,12 +101,7 @@ def test_serve_starts_its_own_server_serves_both_schedules_and_stops_on_ctrl_c(
                   {"parameters": {"sources": ["ctgov"]}})
         state = wait_for_run(url, run["id"])
     finally:
-        os.killpg(serve.pid, signal.SIGINT)
-        try:
-            serve.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(serve.pid, signal.SIGKILL)
-            serve.wait()
+        stop_process_group(serve, timeout=60)
     assert serve.returncode == 0, "".join(output.lines)
     assert "hccwatch: stopped" in "".join(output.lines)
     assert deployments["poll"]["schedules"][0]["schedule"]["interval"] == 6 * 3600

@@ -8,7 +8,6 @@ import re
 import time
 from datetime import UTC, datetime
 from html import unescape
-from pathlib import Path
 
 import feedparser
 import pytest
@@ -59,10 +58,8 @@ match = ["Seattle", "Fred Hutchinson Cancer Center"]
 
 
 @pytest.fixture
-def watchlist_path(tmp_path: Path) -> Path:
-    path = tmp_path / "watchlist.toml"
-    path.write_text(HCC_WATCHLIST, encoding="utf-8")
-    return path
+def watchlist_text() -> str:
+    return HCC_WATCHLIST
 
 
 def trial(status: str) -> Record:
