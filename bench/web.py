@@ -21,7 +21,7 @@ import uvicorn
 from sqlalchemy import text
 
 from hccwatch.settings import Settings
-from store.db import open_engine, session_scope
+from store.db import index_for_search, open_engine, session_scope
 from store.search import Filters, search
 
 FULL, QUICK = 200_000, 20_000
@@ -81,7 +81,7 @@ def _finding(n: int, rng: random.Random) -> tuple:
 
 
 def build(db: Path, count: int) -> None:
-    """Write `count` findings with identifiers, sources and topics (FTS kept by the triggers)."""
+    """Write `count` findings with identifiers, sources and topics, indexed for search."""
     engine = open_engine(str(db))
     rng = random.Random(7)
     with engine.begin() as conn:
@@ -97,6 +97,7 @@ def build(db: Path, count: int) -> None:
             conn.exec_driver_sql("INSERT INTO findingsource (finding_id, source, first_seen_at, content_hash)"
                                  " VALUES (?,?,?,'')", [(r[0], "ctgov" if r[2] == "trial" else "pubmed", r[6])
                                                         for r in rows])
+            index_for_search(conn, [r[0] for r in rows])
             conn.exec_driver_sql("INSERT INTO topicmatch (finding_id, topic, terms, via) VALUES (?,?,'[]','query')",
                                  [(r[0], TOPICS[r[0] % len(TOPICS)]) for r in rows])
     engine.dispose()

@@ -58,7 +58,7 @@ class RateLimiter:
     `rate` of them inside any window of one second plus a safety margin (servers count
     arrivals, which jitter)."""
 
-    MARGIN = 0.15
+    MARGIN = 0.1
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):

@@ -35,6 +35,7 @@ def normalize(text: str) -> str:
 _LATIN_CHAR = r"[0-9a-z\u00c0-\u024f]"
 
 
+@lru_cache(maxsize=4096)
 def is_cjk(term: str) -> bool:
     return bool(_CJK_RE.search(term))
 
@@ -86,28 +87,42 @@ def _flat(norm: str) -> str:
     return norm.replace("-", "").replace(" ", "")
 
 
+class _Prepared:
+    """A text normalized once for matching many terms against it."""
+
+    def __init__(self, text: str):
+        self.norm = normalize(text)
+        self.flat = _flat(self.norm)
+        self._squashed: str | None = None
+
+    @property
+    def squashed(self) -> str:
+        if self._squashed is None:
+            self._squashed = _cjk_squash(self.norm)
+        return self._squashed
+
+    def terms_in(self, terms: Iterable[str]) -> list[str]:
+        found = []
+        for term in terms:
+            if is_cjk(term):
+                if _cjk_needle(term) in self.squashed:
+                    found.append(term)
+            elif _latin_needle(term) in self.flat and _latin_pattern(term).search(self.norm):
+                found.append(term)
+        return found
+
+
 def matched_terms(text: str, terms: Iterable[str]) -> list[str]:
     """The terms that occur in `text`, in the order given."""
-    norm = normalize(text)
-    squashed: str | None = None
-    flat = _flat(norm)
-    found = []
-    for term in terms:
-        if is_cjk(term):
-            if squashed is None:
-                squashed = _cjk_squash(norm)
-            if _cjk_needle(term) in squashed:
-                found.append(term)
-        elif _latin_needle(term) in flat and _latin_pattern(term).search(norm):
-            found.append(term)
-    return found
+    return _Prepared(text).terms_in(terms)
 
 
 def match_topics(text: str, topics: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """topic id -> matched terms, for every topic with at least one match."""
+    prepared = _Prepared(text)
     result = {}
     for topic_id, terms in topics.items():
-        found = matched_terms(text, terms)
+        found = prepared.terms_in(terms)
         if found:
             result[topic_id] = found
     return result

@@ -17,16 +17,16 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 FTS_DDL = (
     """CREATE VIRTUAL TABLE IF NOT EXISTS finding_fts
        USING fts5(title, title_alt, summary, tokenize='trigram')""",
-    """CREATE TRIGGER IF NOT EXISTS finding_fts_ai AFTER INSERT ON finding BEGIN
-         INSERT INTO finding_fts(rowid, title, title_alt, summary)
-         VALUES (new.id, new.title, coalesce(new.title_alt, ''), new.summary);
-       END""",
+    # New findings are indexed by index_for_search (one INSERT ... SELECT per batch: an
+    # AFTER INSERT trigger made FTS5 work row by row, nearly 3x slower); updates and deletes
+    # are kept in step here.
+    "DROP TRIGGER IF EXISTS finding_fts_ai",
     """CREATE TRIGGER IF NOT EXISTS finding_fts_ad AFTER DELETE ON finding BEGIN
          DELETE FROM finding_fts WHERE rowid = old.id;
        END""",
@@ -122,6 +122,19 @@ def create_schema(engine: Engine) -> None:
         version = conn.execute(text("PRAGMA user_version")).scalar_one()
         if version < SCHEMA_VERSION:
             conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+
+
+def index_for_search(connection: Session | Connection, finding_ids: list[int]) -> None:
+    """Add newly inserted findings to the full-text index (call in the inserting transaction)."""
+    for start in range(0, len(finding_ids), 500):
+        chunk = finding_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = ("INSERT INTO finding_fts(rowid, title, title_alt, summary) SELECT id, title, "
+               f"coalesce(title_alt, ''), summary FROM finding WHERE id IN ({marks})")
+        if isinstance(connection, Session):
+            connection.connection().exec_driver_sql(sql, tuple(chunk))
+        else:
+            connection.exec_driver_sql(sql, tuple(chunk))
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from sqlalchemy import and_, insert, or_
 from sqlmodel import Session, col, select
 
 from sources.records import KEY_SCHEMES, Location, Record, canonical_key, key_rank, normalize_id
+from store.db import index_for_search
 from store.models import (
     Change,
     DigestEntry,
@@ -175,6 +176,7 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
     keys = [row["key"] for row in rows]
     by_key = dict(session.exec(select(Finding.key, Finding.id).where(col(Finding.key).in_(keys))).all())
     finding_ids = [by_key[key] for key in keys]
+    index_for_search(session, finding_ids)
     identifiers, sources, topics = [], [], []
     for (record, digest), fid in zip(fresh, finding_ids, strict=True):
         identifiers += [{"scheme": s, "value": v, "finding_id": fid} for s, v in record_ids(record)]
@@ -220,6 +222,9 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
     digest = content_hash(record)
     if finding is None:
         finding = _create(session, record, seen_at=seen_at, digest=digest)
+        session.add(finding)
+        session.flush()
+        index_for_search(session, [finding.id])
         outcome = Outcome("new", finding)
     elif finding.placeholder:
         _fill(finding, record, digest)

@@ -218,3 +218,22 @@ def test_two_sources_in_either_order_end_in_the_same_finding(engine, tmp_path):
     assert (kind, title, evidence) == ("article", "Atezolizumab plus bevacizumab in HCC", "Phase 3 RCT")
     assert url == "https://doi.org/10.1/a" and details["cited_by"] == 12 and details["journal"] == "Lancet"
     other.dispose()
+
+
+def test_every_stored_finding_is_searchable_by_its_current_title(engine):
+    from sqlalchemy import text
+
+    def hits(word):
+        with session_scope(engine, write=False) as s:
+            return {row[0] for row in s.execute(text(
+                "SELECT finding.key FROM finding_fts JOIN finding ON finding.id = finding_fts.rowid "
+                "WHERE finding_fts MATCH :q"), {"q": f'"{word}"'})}
+
+    store(engine, keytruda())  # the bulk path
+    store(engine, [parse_study(_study())])  # one record
+    assert hits("Mavrostobart") == {"NCT05431270"}
+    assert hits("HCC sample") == {"NCT09990001"}
+    renamed = parse_study(_study())
+    renamed.title = "Hepatocellular carcinoma sample, renamed"
+    store(engine, [renamed], at=T0 + timedelta(days=1))
+    assert hits("renamed") == {"NCT09990001"} and hits("HCC sample") == set()
