@@ -67,8 +67,14 @@ class Output:
 
 
 def api(url: str, path: str, body: dict | None = None) -> dict | list:
-    response = httpx.post(f"{url}{path}", json=body or {}, timeout=10) if body is not None \
-        else httpx.get(f"{url}{path}", timeout=10)
+    """Call the Prefect API; a 503 (its SQLite database busy on a loaded machine) is retried,
+    as Prefect's own client does."""
+    for _ in range(10):
+        response = httpx.post(f"{url}{path}", json=body or {}, timeout=10) if body is not None \
+            else httpx.get(f"{url}{path}", timeout=10)
+        if response.status_code != 503:
+            break
+        time.sleep(1)
     response.raise_for_status()
     return response.json()
 
