@@ -1,5 +1,5 @@
-"""Readers while a poll writes: threads listing and describing findings, and the real
-`hccwatch findings` command, all while `hccwatch poll` commits batch after batch in another
+"""Readers while a poll writes: threads listing and describing findings, the web app serving
+its pages, and the real `hccwatch findings` command, all while `hccwatch poll` commits batch after batch in another
 process. No "database is locked", and no torn read (a finding without its identifiers,
 sources or topics, which are written in the same transaction)."""
 
@@ -31,6 +31,21 @@ def whole(item: dict) -> bool:
     return bool(item["sources"] and item["topics"] and item["identifiers"].get("nct"))
 
 
+def web_reader(settings, writing: threading.Event, pages: list[int], errors: list[str]) -> None:
+    """The web app (the same code `hccwatch web` serves) answering page after page."""
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        while writing.is_set():
+            for path in ("/", "/?q=pembrolizumab", "/status"):
+                response = client.get(path)
+                if response.status_code != 200 or "locked" in response.text:
+                    errors.append(f"GET {path}: {response.status_code}")
+                pages.append(response.status_code)
+
+
 def reader(db: str, writing: threading.Event, seen: list[int], errors: list[str]) -> None:
     engine = open_engine(db)
     try:
@@ -55,6 +70,8 @@ def test_reading_while_a_poll_writes_never_fails_or_tears(env, settings, replay,
     counts: list[list[int]] = [[] for _ in range(3)]
     threads = [threading.Thread(target=reader, args=(settings.db, writing, seen, errors))
                for seen in counts]
+    pages: list[int] = []
+    threads.append(threading.Thread(target=web_reader, args=(settings, writing, pages, errors)))
     poll = subprocess.Popen([*HCCWATCH, "poll", "--source", "ctgov"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for thread in threads:
@@ -70,7 +87,7 @@ def test_reading_while_a_poll_writes_never_fails_or_tears(env, settings, replay,
     assert poll.returncode == 0, poll.stderr.read()
     assert errors == []
     assert all(seen == sorted(seen) for seen in counts)  # never a step back
-    assert sum(len(seen) for seen in counts) > 10 and commands
+    assert sum(len(seen) for seen in counts) > 10 and commands and len(pages) > 10
     for command in commands:
         assert command.returncode == 0 and "locked" not in command.stderr
         assert all(whole(item) for item in json.loads(command.stdout or "[]"))
