@@ -12,6 +12,7 @@ KINDS = ("trial", "article", "preprint", "news")
 # Order in which identifiers name a Finding's canonical key.
 KEY_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
 NCT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+_DOI_PREFIX_RE = re.compile(r"^(https?://(dx\.)?doi\.org/|doi:)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -109,8 +110,7 @@ def normalize_id(scheme: str, value: str) -> str:
     """Identifiers compare case-insensitively where the scheme allows (DOI, NCT, PMCID)."""
     value = value.strip()
     if scheme == "doi":
-        value = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", value, flags=re.IGNORECASE)
-        return value.lower()
+        return _DOI_PREFIX_RE.sub("", value).lower()
     if scheme in ("nct", "pmcid"):
         return value.upper()
     return value
