@@ -11,7 +11,8 @@ from typing import Any
 KINDS = ("trial", "article", "preprint", "news")
 # Order in which identifiers name a Finding's canonical key.
 KEY_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
-NCT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+# Not \b: in Chinese text an NCT number sits right against CJK characters ("NCT03434379研究").
+NCT_RE = re.compile(r"(?<![A-Za-z0-9])NCT\d{8}(?!\d)", re.IGNORECASE)
 _DOI_PREFIX_RE = re.compile(r"^(https?://(dx\.)?doi\.org/|doi:)", re.IGNORECASE)
 
 

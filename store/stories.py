@@ -39,6 +39,7 @@ class _Item:
     tokens: frozenset[str]
     text: str
     codes: frozenset[str]
+    lang: str | None = None
 
 
 def title_tokens(title: str) -> list[str]:
@@ -62,18 +63,28 @@ def event_codes(text: str) -> frozenset[str]:
 
 
 def same_story(a: _Item, b: _Item) -> bool:
-    """Titles alike enough, within the window; a shared code strengthens a weaker likeness."""
-    if abs(a.when - b.when) > WINDOW or len(a.tokens & b.tokens) < MIN_SHARED_TOKENS:
+    """Titles alike enough, within the window; a shared code strengthens a weaker likeness.
+    Reports in two languages cannot have alike titles: within the window, naming the same
+    trial (NCT number) is what makes them one story."""
+    if abs(a.when - b.when) > WINDOW:
+        return False
+    if a.lang and b.lang and a.lang != b.lang:
+        return bool(_trials(a.codes) & _trials(b.codes))
+    if len(a.tokens & b.tokens) < MIN_SHARED_TOKENS:
         return False
     score = fuzz.token_set_ratio(a.text, b.text)
     return score >= (SIMILAR_WITH_CODE if a.codes & b.codes else SIMILAR)
+
+
+def _trials(codes: frozenset[str]) -> frozenset[str]:
+    return frozenset(c for c in codes if c.startswith("nct"))
 
 
 def _item(finding: Finding) -> _Item:
     tokens = title_tokens(finding.title)
     return _Item(finding.id, finding.key, finding.story_key, _when(finding),
                  frozenset(tokens), " ".join(tokens),
-                 event_codes(f"{finding.title} {finding.summary[:500]}"))
+                 event_codes(f"{finding.title} {finding.summary[:500]}"), finding.lang)
 
 
 def _when(finding: Finding) -> datetime:
@@ -106,7 +117,7 @@ def assign_stories(session: Session) -> int:
         joined += match is not None
         session.add(finding)
         known.append(_Item(item.finding_id, item.key, finding.story_key, item.when, item.tokens,
-                           item.text, item.codes))
+                           item.text, item.codes, item.lang))
     session.flush()
     return joined
 

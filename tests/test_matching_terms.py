@@ -81,3 +81,10 @@ def test_full_width_form_of_a_term_is_the_same_term(term, before, after):
     wide = "".join(chr(ord(c) + 0xFEE0) for c in term)
     assert unicodedata.normalize("NFKC", wide) == term
     assert matched_terms(f"{before}{wide}{after}", [term]) == [term]
+
+
+def test_nct_numbers_are_found_in_chinese_text_and_not_inside_longer_codes():
+    from sources.records import find_nct_ids
+
+    text = "IMbrave150（NCT03434379）研究；另见NCT03764293研究。不是 xNCT12345678 或 NCT123456789。"
+    assert find_nct_ids(text) == ["NCT03434379", "NCT03764293"]

@@ -17,9 +17,10 @@ SEEN = datetime(2026, 11, 18, 8, tzinfo=UTC)
 
 
 def news(url: str, title: str, published: str, *, summary: str = "", mentions=(),
-         kind: str = "news") -> Record:
+         kind: str = "news", lang: str | None = None) -> Record:
     return Record(source=f"feed:{url.split('/')[2]}", kind=kind, ids={"url": url}, title=title,
-                  url=url, summary=summary, published=published, mentions=list(mentions))
+                  url=url, summary=summary, published=published, mentions=list(mentions),
+                  lang=lang)
 
 
 def store(engine, *records: Record) -> None:
@@ -118,3 +119,21 @@ def test_group_by_story_lists_each_story_once_in_order(engine):
     groups = group_by_story(findings)
     assert [[f.key for f in group] for group in groups] == [
         ["url:https://a.example/1", "url:https://b.example/x"], ["url:https://z.example/2"]]
+
+
+def test_an_english_and_a_chinese_report_of_one_trial_readout_are_one_story(engine):
+    store(engine,
+          news("https://www.example.org/imbrave150-os", "IMbrave150 final overall survival "
+               "confirms atezolizumab plus bevacizumab benefit", "2026-11-16T09:00:00Z",
+               summary="Updated results of NCT03434379 were presented.", lang="en"),
+          news("https://www.example.cn/news/imbrave150", "阿替利珠单抗联合贝伐珠单抗IMbrave150研究"
+               "最终总生存期结果公布", "2026-11-17T02:00:00Z",
+               summary="NCT03434379研究更新结果。", lang="zh"),
+          news("https://www.example.cn/news/other", "仑伐替尼真实世界研究结果公布",
+               "2026-11-17T03:00:00Z", summary="NCT99999999", lang="zh"),
+          news("https://www.example.cn/news/later", "IMbrave150研究亚组分析",
+               "2026-12-10T03:00:00Z", summary="NCT03434379", lang="zh"))
+    english = story_of(engine, "https://www.example.org/imbrave150-os")
+    assert story_of(engine, "https://www.example.cn/news/imbrave150") == english
+    assert story_of(engine, "https://www.example.cn/news/other") != english  # another trial
+    assert story_of(engine, "https://www.example.cn/news/later") != english  # weeks later
