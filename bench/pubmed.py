@@ -40,6 +40,9 @@ def article_set(count: int) -> bytes:
     return DOCTYPE + b"<PubmedArticleSet>" + b"".join(parts) + b"</PubmedArticleSet>"
 
 
+ROUNDS = 3
+
+
 def _rate(count: int, action) -> float:
     """Items per CPU second of this process: parsing is CPU-bound, and CPU time is what stays
     comparable when other work shares the machine."""
@@ -72,8 +75,10 @@ def parse_rows(count: int) -> tuple[list[dict], float]:
     from sources.pubmed import ParsedBatch, iter_records
 
     body = article_set(count)
-    ours = _rate(count, lambda: sum(1 for _ in iter_records(body, ParsedBatch())))
-    bare = _rate(count, lambda: bare_walk(body))
+    ours, bare = 0.0, 0.0
+    for _ in range(ROUNDS):  # interleaved, best of each: load on a shared machine hits both
+        ours = max(ours, _rate(count, lambda: sum(1 for _ in iter_records(body, ParsedBatch()))))
+        bare = max(bare, _rate(count, lambda: bare_walk(body)))
     biopython = _rate(count, lambda: Entrez.read(io.BytesIO(body)))
     label = f"{count:,} articles, {len(body) / 1e6:.0f} MB"
     return [
