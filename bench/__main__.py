@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import pkgutil
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -29,16 +31,30 @@ def modules(names: list[str]) -> list[str]:
 
 
 def run_module(name: str, quick: bool) -> list[dict]:
-    """The module's rows, or one failed row saying why."""
+    """The module's rows, measured in a fresh interpreter (so one benchmark's leftovers,
+    such as a large live heap that slows the garbage collector, never weigh on the next), or
+    one failed row saying why."""
+    command = [sys.executable, "-m", "bench", "--child", name] + (["--quick"] if quick else [])
+    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    try:
+        return json.loads(result.stdout.splitlines()[-1])
+    except (IndexError, ValueError):
+        return [{"module": name, "benchmark": f"{name} (failed to run)",
+                 "result": f"exit code {result.returncode}; see its output above",
+                 "target": "runs", "ok": False}]
+
+
+def child(name: str, quick: bool) -> int:
+    """Run one module here and print its rows as one JSON line (what run_module reads)."""
     try:
         module = importlib.import_module(f"bench.{name}")
-        if not callable(getattr(module, "run", None)):
-            return []
-        return [{"module": name, **row} for row in module.run(quick=quick)]
+        rows = module.run(quick=quick) if callable(getattr(module, "run", None)) else []
     except Exception as error:  # one broken benchmark must not hide the others' results
         traceback.print_exc()
-        return [{"module": name, "benchmark": f"{name} (failed to run)",
+        rows = [{"benchmark": f"{name} (failed to run)",
                  "result": f"{type(error).__name__}: {error}", "target": "runs", "ok": False}]
+    print(json.dumps([{"module": name, **row} for row in rows], default=str))
+    return 0
 
 
 def cell(value: object) -> str:
@@ -71,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller data, fewer repeats")
     parser.add_argument("names", nargs="*", metavar="NAME", help="only these modules (e.g. ctgov)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args.names[0], args.quick)
     rows: list[dict] = []
     for name in modules(args.names):
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
