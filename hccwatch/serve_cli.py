@@ -64,13 +64,14 @@ def wait_healthy(api_url: str, process: subprocess.Popen[bytes], log: Path) -> N
     raise ConfigError(f"the local Prefect server did not become healthy; see {log}")
 
 
-def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C for the group we started, then kill it if it lingers."""
+def stop_process_group(process: subprocess.Popen, timeout: float = SERVER_STOP_TIMEOUT) -> None:
+    """Ctrl-C for the group we started (Prefect's worker ignores SIGTERM), then kill it if it
+    lingers."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGINT)
     try:
-        process.wait(SERVER_STOP_TIMEOUT)
+        process.wait(timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

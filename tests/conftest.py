@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,16 +100,6 @@ def watchlist_path(tmp_path: Path, watchlist_text: str) -> Path:
     path.write_text(watchlist_text, encoding="utf-8")
     return path
 
-
-def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGINT the process group (Prefect's worker ignores SIGTERM), then kill if it lingers."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture

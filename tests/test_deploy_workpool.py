@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import stop_process_group
 from sqlmodel import func, select
 
-from hccwatch.serve_cli import local_server
+from hccwatch.serve_cli import local_server, stop_process_group
 from store.db import session_scope
 from store.models import Finding, PollRun
 
@@ -41,7 +40,6 @@ def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-stop = stop_process_group
 
 
 @pytest.mark.slow
@@ -61,7 +59,7 @@ def test_deployment_runs_on_a_process_worker_and_stores_findings(env, engine, ct
                           "--job-variable", "env=" + json.dumps(settings_env),
                           "--watch", "--watch-timeout", "150")
         finally:
-            stop(worker)
+            stop_process_group(worker)
     assert "Completed" in run.stdout, run.stdout
     assert worker.returncode is not None
     with session_scope(engine) as session:

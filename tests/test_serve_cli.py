@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import stop_process_group
 from sqlmodel import func, select
 
 from hccwatch.replay import Fault
+from hccwatch.serve_cli import stop_process_group
 from store.db import session_scope
 from store.models import Finding
 
