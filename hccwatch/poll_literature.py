@@ -10,12 +10,11 @@ from contextlib import ExitStack
 from datetime import date, datetime, timedelta
 
 from hccwatch.poll import Fetch, Progress, Task
-from hccwatch.pollers import client_for
+from hccwatch.pollers import client_for, gather_pages
 from hccwatch.settings import Settings
 from hccwatch.watchlist import Watchlist
 from sources import europepmc, pubmed
 from sources.http import ParseError
-from sources.records import Record
 
 Fetcher = Callable[[str | None, datetime], Fetch]
 
@@ -86,20 +85,11 @@ def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
         def fetch(cursor: str | None, run_started: datetime) -> Fetch:
             start = window_start(cursor, run_started, settings.backfill_days)
             params = europepmc.build_params(query, start=start, end=run_started.date())
-            result = Fetch([], cursor=run_started.date().isoformat())
-            for number, body in enumerate(europepmc.fetch_pages(client, settings.europepmc_url, params), 1):
-                page = europepmc.parse_page(body)
-                _extend_unique(result.records, page.records)
-                result.skipped.extend(page.skipped)
-                progress("page", source="europepmc", label=label, page=number,
-                         records=len(result.records), total=page.total)
-            return result
+            return gather_pages(europepmc.fetch_pages(client, settings.europepmc_url, params),
+                                cursor=run_started.date().isoformat(),
+                                source="europepmc", label=label, progress=progress)
         return fetch
 
     return [Task("europepmc", topic.id, topic.europepmc, fetcher(topic.europepmc, topic.id), topic=topic.id)
             for topic in watchlist.topics if topic.europepmc]
 
-
-def _extend_unique(records: list[Record], new: list[Record]) -> None:
-    known = {r.key for r in records}
-    records.extend(r for r in new if r.key not in known)

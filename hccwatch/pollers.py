@@ -3,7 +3,7 @@ Tasks over a shared, rate-limited HTTP client; `run_tasks` runs them a few at a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from datetime import datetime
@@ -15,6 +15,7 @@ from hccwatch.settings import ConfigError, Settings
 from hccwatch.watchlist import Watchlist
 from sources import clinicaltrials
 from sources.http import HttpClient, RetryPolicy, SourceError, make_client
+from sources.records import ParsedPage
 from store.ingest import BatchResult
 
 MAX_PARALLEL = 4
@@ -29,6 +30,20 @@ def describe_query(query: dict[str, str]) -> str:
     return " ".join(f"{area}={value!r}" for area, value in query.items())
 
 
+def gather_pages(pages: Iterable[ParsedPage], *, cursor: str, source: str, label: str,
+                 progress: Progress) -> Fetch:
+    """Page after page into one Fetch (each record once), showing progress per page."""
+    result = Fetch([], cursor=cursor)
+    known: set[str] = set()
+    for number, page in enumerate(pages, 1):
+        result.records.extend(r for r in page.records if r.key not in known)
+        known.update(r.key for r in page.records)
+        result.skipped.extend(page.skipped)
+        progress("page", source=source, label=label, page=number,
+                 records=len(result.records), total=page.total)
+    return result
+
+
 def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
                 progress: Progress) -> list[Task]:
     client = stack.enter_context(client_for(settings, settings.ctgov_rate))
@@ -36,14 +51,9 @@ def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
     def fetcher(query: dict[str, str], label: str) -> Callable[[str | None, datetime], Fetch]:
         def fetch(cursor: str | None, run_started: datetime) -> Fetch:
             params = clinicaltrials.build_params(query, since=cursor)
-            result = Fetch([], cursor=run_started.date().isoformat())
-            for number, body in enumerate(clinicaltrials.fetch_pages(client, settings.ctgov_url, params), 1):
-                page = clinicaltrials.parse_page(body)
-                result.records.extend(page.records)
-                result.skipped.extend(page.skipped)
-                progress("page", source="ctgov", label=label, page=number,
-                         records=len(result.records), total=page.total)
-            return result
+            return gather_pages(clinicaltrials.fetch_pages(client, settings.ctgov_url, params),
+                                cursor=run_started.date().isoformat(),
+                                source="ctgov", label=label, progress=progress)
         return fetch
 
     return [Task("ctgov", topic.id, describe_query(topic.ctgov),

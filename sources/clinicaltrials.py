@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from sources.http import HttpClient, ParseError
-from sources.records import Contact, Location, Record, find_nct_ids, parse_each
+from sources.records import Contact, Location, ParsedPage, Record, find_nct_ids, parse_each
 
 SOURCE = "ctgov"
 QUERY_AREAS = ("cond", "intr", "term", "locn")
@@ -20,14 +19,6 @@ STATUSES = {
 }
 PHASE_LABELS = {"EARLY_PHASE1": "Early Phase 1", "PHASE1": "Phase 1", "PHASE2": "Phase 2",
                 "PHASE3": "Phase 3", "PHASE4": "Phase 4", "NA": "N/A"}
-
-
-@dataclass(slots=True)
-class ParsedPage:
-    records: list[Record]
-    next_token: str | None
-    total: int | None = None
-    skipped: list[str] = field(default_factory=list)
 
 
 def study_url(nct_id: str) -> str:
@@ -48,8 +39,8 @@ def build_params(query: Mapping[str, str], *, since: str | None, page_size: int 
     return params
 
 
-def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[bytes]:
-    """Yield the raw JSON of every page, following nextPageToken to the end."""
+def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:
+    """Yield every page, parsed once, following nextPageToken to the end."""
     token: str | None = None
     seen: set[str] = set()
     while True:
@@ -57,18 +48,14 @@ def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) ->
         if token:
             page_params["pageToken"] = token
             page_params.pop("countTotal", None)
-        body = client.get(f"{base_url.rstrip('/')}/studies", params=page_params).content
-        yield body
-        token = next_page_token(body)
+        page = parse_page(client.get(f"{base_url.rstrip('/')}/studies", params=page_params).content)
+        yield page
+        token = page.next
         if not token:
             return
         if token in seen:
             raise ParseError(f"ClinicalTrials.gov repeated page token {token!r}; stopping to avoid a loop")
         seen.add(token)
-
-
-def next_page_token(body: bytes) -> str | None:
-    return _load(body).get("nextPageToken") or None
 
 
 def _load(body: bytes) -> dict[str, Any]:

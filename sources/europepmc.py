@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -16,21 +15,13 @@ from lxml import etree
 
 from sources.http import HttpClient, ParseError, SourceError
 from sources.pubmed import LANGS, evidence_label, pubmed_url
-from sources.records import Record, find_nct_ids, parse_each
+from sources.records import ParsedPage, Record, find_nct_ids, parse_each
 
 SOURCE = "europepmc"
 RATE = 5.0  # Europe PMC documents no limit; stay polite
 PAGE_SIZE = 1000
 PUBLISHED_AS = re.compile(r"preprint (of|in)|published (in|as)", re.IGNORECASE)
 _SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
-@dataclass(slots=True)
-class ParsedPage:
-    records: list[Record]
-    next_cursor: str | None
-    total: int | None = None
-    skipped: list[str] = field(default_factory=list)
 
 
 def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SIZE) -> dict[str, str]:
@@ -41,17 +32,17 @@ def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SI
             "format": "json", "resultType": "core", "pageSize": str(page_size)}
 
 
-def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[bytes]:
-    """Yield every page's JSON, following nextCursorMark until it is missing, repeats the
-    current cursor, or a page comes back empty."""
+def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:
+    """Yield every page, parsed once, following nextCursorMark until it is missing, repeats
+    the current cursor, or a page comes back empty."""
     cursor = "*"
     seen: set[str] = set()
     while True:
-        body = client.get(f"{base_url.rstrip('/')}/search", params={**params, "cursorMark": cursor}).content
-        data = _load(body)
-        yield body
-        following = data.get("nextCursorMark")
-        if not following or following == cursor or not _results(data):
+        page = parse_page(client.get(f"{base_url.rstrip('/')}/search",
+                                     params={**params, "cursorMark": cursor}).content)
+        yield page
+        following = page.next
+        if not following or following == cursor or not (page.records or page.skipped):
             return
         if following in seen:
             raise ParseError(f"Europe PMC repeated cursorMark {following!r}; stopping to avoid a loop")

@@ -84,6 +84,17 @@ def key_rank(key: str) -> int:
     return KEY_SCHEMES.index(scheme) if scheme in KEY_SCHEMES else len(KEY_SCHEMES)
 
 
+@dataclass(slots=True)
+class ParsedPage:
+    """One page of an API answer: its records, the token or cursor of the next page (None on
+    the last), the total the API reported, and what was skipped."""
+
+    records: list[Record]
+    next: str | None
+    total: int | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
 def parse_each(items: Iterable[Any], parse: Callable[[Any], Record],
                label: str) -> tuple[list[Record], list[str]]:
     """Parse every item of a page; one that cannot be read is skipped and said, never fatal

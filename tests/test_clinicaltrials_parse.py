@@ -14,7 +14,7 @@ from sources.http import ParseError
 def test_search_page_yields_every_study_with_next_token():
     page = parse_page(fixture_bytes("ctgov/biomcp_search_keytruda_limit3_20260811.json"))
     assert [r.key for r in page.records] == ["NCT05431270", "NCT03590054", "NCT04795661"]
-    assert page.next_token and page.total and page.total > 3
+    assert page.next and page.total and page.total > 3
     assert not page.skipped
 
 
