@@ -97,7 +97,7 @@ def build(db: Path, count: int) -> None:
             conn.exec_driver_sql("INSERT INTO findingsource (finding_id, source, first_seen_at, content_hash)"
                                  " VALUES (?,?,?,'')", [(r[0], "ctgov" if r[2] == "trial" else "pubmed", r[6])
                                                         for r in rows])
-            index_for_search(conn, [r[0] for r in rows])
+            index_for_search(conn, [(r[0], r[4]) for r in rows])
             conn.exec_driver_sql("INSERT INTO topicmatch (finding_id, topic, terms, via) VALUES (?,?,'[]','query')",
                                  [(r[0], TOPICS[r[0] % len(TOPICS)]) for r in rows])
     engine.dispose()
@@ -106,7 +106,7 @@ def build(db: Path, count: int) -> None:
 def database(count: int) -> Path:
     """The benchmark database, built once and reused while it holds `count` findings."""
     RESULTS.mkdir(exist_ok=True)
-    db = RESULTS / f"web-v2-{count}.sqlite3"
+    db = RESULTS / f"web-v3-{count}.sqlite3"
     if db.exists():
         engine = open_engine(str(db))
         with engine.connect() as conn:

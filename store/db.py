@@ -1,11 +1,12 @@
 """The one place that opens the database: engine, SQLite pragmas (WAL, foreign keys, busy
-timeout), schema creation and the FTS5 index kept in step by triggers."""
+timeout), schema creation and the two FTS5 indexes kept in step by triggers."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,26 +18,58 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
+# Two full-text indexes (FTS5 uses one tokenizer per table):
+# - finding_words (unicode61: words, case and diacritics folded) holds titles and summaries.
+#   Indexing a long abstract by words costs a fraction of indexing it by trigrams.
+# - finding_fts (trigram: any substring of three characters or more) holds titles and only the
+#   summaries written in scripts without spaces between words (Chinese, Japanese, Thai...),
+#   where "words" do not exist: unicode61 would make one token of a whole clause, and even an
+#   English code name inside it ("使用QL1706治疗") could not be found by words.
+# New findings are indexed by index_for_search (one INSERT ... SELECT per batch: an AFTER
+# INSERT trigger made FTS5 work row by row, nearly 3x slower); updates and deletes are kept in
+# step by the triggers below.
+UNSPACED_RANGES = (("\u0e00", "\u0eff"),  # Thai, Lao
+                   ("\u3040", "\u30ff"),  # kana
+                   ("\u3400", "\u4dbf"),  # CJK extension A
+                   ("\u4e00", "\u9fff"),  # CJK unified ideographs
+                   ("\uac00", "\ud7af"),  # Hangul
+                   ("\uf900", "\ufaff"))  # CJK compatibility ideographs
+_UNSPACED_CLASS = "".join(f"{low}-{high}" for low, high in UNSPACED_RANGES)
+_UNSPACED_RE = re.compile(f"[{_UNSPACED_CLASS}]")
+UNSPACED_GLOB = f"*[{_UNSPACED_CLASS}]*"  # the same test in SQL (GLOB compares code points)
+WORDS_TOKENIZER = "unicode61 remove_diacritics 2"
+
+_SUBSTRING_SUMMARY = f"CASE WHEN {{row}}.summary GLOB '{UNSPACED_GLOB}' THEN {{row}}.summary ELSE '' END"
 FTS_DDL = (
     """CREATE VIRTUAL TABLE IF NOT EXISTS finding_fts
        USING fts5(title, title_alt, summary, tokenize='trigram')""",
-    # New findings are indexed by index_for_search (one INSERT ... SELECT per batch: an
-    # AFTER INSERT trigger made FTS5 work row by row, nearly 3x slower); updates and deletes
-    # are kept in step here.
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS finding_words
+        USING fts5(title, title_alt, summary, tokenize='{WORDS_TOKENIZER}')""",
     "DROP TRIGGER IF EXISTS finding_fts_ai",
-    """CREATE TRIGGER IF NOT EXISTS finding_fts_ad AFTER DELETE ON finding BEGIN
+    "DROP TRIGGER IF EXISTS finding_fts_ad",
+    "DROP TRIGGER IF EXISTS finding_fts_au",
+    """CREATE TRIGGER IF NOT EXISTS finding_search_ad AFTER DELETE ON finding BEGIN
          DELETE FROM finding_fts WHERE rowid = old.id;
+         DELETE FROM finding_words WHERE rowid = old.id;
        END""",
-    """CREATE TRIGGER IF NOT EXISTS finding_fts_au
-       AFTER UPDATE OF title, title_alt, summary ON finding BEGIN
-         DELETE FROM finding_fts WHERE rowid = old.id;
-         INSERT INTO finding_fts(rowid, title, title_alt, summary)
-         VALUES (new.id, new.title, coalesce(new.title_alt, ''), new.summary);
-       END""",
+    f"""CREATE TRIGGER IF NOT EXISTS finding_search_au
+        AFTER UPDATE OF title, title_alt, summary ON finding BEGIN
+          DELETE FROM finding_fts WHERE rowid = old.id;
+          DELETE FROM finding_words WHERE rowid = old.id;
+          INSERT INTO finding_fts(rowid, title, title_alt, summary)
+          VALUES (new.id, new.title, coalesce(new.title_alt, ''), {_SUBSTRING_SUMMARY.format(row="new")});
+          INSERT INTO finding_words(rowid, title, title_alt, summary)
+          VALUES (new.id, new.title, coalesce(new.title_alt, ''), coalesce(new.summary, ''));
+        END""",
 )
+
+
+def unspaced(text: str | None) -> bool:
+    """True when `text` has characters of a script written without spaces between words."""
+    return bool(text) and _UNSPACED_RE.search(text) is not None
 
 
 # Threads of one process queue here for the write lock instead of polling SQLite's busy
@@ -115,26 +148,49 @@ def open_engine(db: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
+    """Create what is missing; a store from an earlier version gets its search index rebuilt
+    (in one write transaction, so two processes opening it at once cannot both do it)."""
     SQLModel.metadata.create_all(engine)
-    with engine.begin() as conn:
-        for ddl in FTS_DDL:
-            conn.execute(text(ddl))
-        version = conn.execute(text("PRAGMA user_version")).scalar_one()
-        if version < SCHEMA_VERSION:
-            conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+    with engine.connect() as conn:
+        conn.execution_options(hccwatch_write=True)
+        with conn.begin():
+            version = conn.execute(text("PRAGMA user_version")).scalar_one()
+            upgrade = version < SCHEMA_VERSION
+            if upgrade:  # version 2 indexed whole abstracts by trigrams in finding_fts
+                conn.exec_driver_sql("DROP TABLE IF EXISTS finding_fts")
+                conn.exec_driver_sql("DROP TABLE IF EXISTS finding_words")
+            for ddl in FTS_DDL:
+                conn.execute(text(ddl))
+            if upgrade:
+                conn.exec_driver_sql(_WORDS_INSERT.format(where="1"))
+                conn.exec_driver_sql(_SUBSTRING_INSERT.format(
+                    summary=_SUBSTRING_SUMMARY.format(row="finding"), where="1"))
+                conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
 
 
-def index_for_search(connection: Session | Connection, finding_ids: list[int]) -> None:
-    """Add newly inserted findings to the full-text index (call in the inserting transaction)."""
-    for start in range(0, len(finding_ids), 500):
-        chunk = finding_ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        sql = ("INSERT INTO finding_fts(rowid, title, title_alt, summary) SELECT id, title, "
-               f"coalesce(title_alt, ''), summary FROM finding WHERE id IN ({marks})")
-        if isinstance(connection, Session):
-            connection.connection().exec_driver_sql(sql, tuple(chunk))
-        else:
-            connection.exec_driver_sql(sql, tuple(chunk))
+_WORDS_INSERT = ("INSERT INTO finding_words(rowid, title, title_alt, summary) SELECT id, title, "
+                 "coalesce(title_alt, ''), coalesce(summary, '') FROM finding WHERE {where}")
+_SUBSTRING_INSERT = ("INSERT INTO finding_fts(rowid, title, title_alt, summary) SELECT id, title, "
+                     "coalesce(title_alt, ''), {summary} FROM finding WHERE {where}")
+
+
+def index_for_search(connection: Session | Connection,
+                     rows: Iterable[tuple[int, str | None]]) -> None:
+    """Add newly inserted findings, given as (id, summary), to both full-text indexes (call in
+    the inserting transaction). The summary decides, in Python where it is cheap, whether the
+    summary also goes into the substring index."""
+    if isinstance(connection, Session):
+        connection = connection.connection()
+    rows = list(rows)
+    for start in range(0, len(rows), 400):
+        chunk = rows[start:start + 400]
+        ids = tuple(fid for fid, _ in chunk)
+        substring = tuple(fid for fid, summary in chunk if unspaced(summary))
+        where = f"id IN ({','.join('?' * len(ids))})"
+        connection.exec_driver_sql(_WORDS_INSERT.format(where=where), ids)
+        summary = f"CASE WHEN id IN ({','.join('?' * len(substring))}) THEN summary ELSE '' END"
+        connection.exec_driver_sql(_SUBSTRING_INSERT.format(summary=summary, where=where),
+                                   substring + ids)
 
 
 @contextmanager

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from itertools import islice
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, insert, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import JSON, and_, or_
+from sqlmodel import Session, SQLModel, col, select
 
 from sources.records import KEY_SCHEMES, Location, Record, canonical_key, key_rank, normalize_id
 from store.db import index_for_search
@@ -111,11 +111,14 @@ class _Known:
     def load(cls, session: Session, chunk: list[Record]) -> _Known:
         wanted = {pair for record in chunk for pair in record_ids(record)}
         ids: dict[tuple[str, str], int] = {}
-        values = sorted({value for _, value in wanted})
-        for start in range(0, len(values), 500):
-            rows = session.exec(select(Identifier.scheme, Identifier.value, Identifier.finding_id)
-                                .where(col(Identifier.value).in_(values[start:start + 500])))
-            ids.update({(scheme, value): fid for scheme, value, fid in rows if (scheme, value) in wanted})
+        by_scheme: dict[str, list[str]] = {}
+        for scheme, value in sorted(wanted):
+            by_scheme.setdefault(scheme, []).append(value)
+        for scheme, values in by_scheme.items():  # (scheme, value) is the unique index
+            for start in range(0, len(values), 500):
+                ids.update(((scheme, value), fid) for value, fid in session.exec(
+                    select(Identifier.value, Identifier.finding_id).where(
+                        Identifier.scheme == scheme, col(Identifier.value).in_(values[start:start + 500]))))
         found = sorted(set(ids.values()))
         known = cls(ids, set(), {}, {})
         for start in range(0, len(found), 500):
@@ -172,11 +175,11 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
     if not fresh:
         return
     rows = [_finding_row(record, seen_at, digest) for record, digest in fresh]
-    session.execute(insert(Finding.__table__), rows)
+    bulk_insert(session, Finding, rows)
     keys = [row["key"] for row in rows]
     by_key = dict(session.exec(select(Finding.key, Finding.id).where(col(Finding.key).in_(keys))).all())
     finding_ids = [by_key[key] for key in keys]
-    index_for_search(session, finding_ids)
+    index_for_search(session, [(fid, row["summary"]) for fid, row in zip(finding_ids, rows, strict=True)])
     identifiers, sources, topics = [], [], []
     for (record, digest), fid in zip(fresh, finding_ids, strict=True):
         identifiers += [{"scheme": s, "value": v, "finding_id": fid} for s, v in record_ids(record)]
@@ -185,12 +188,42 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
         topics += [{"finding_id": fid, "topic": topic, "terms": list(terms), "via": _via(terms)}
                    for topic, terms in record.topics.items()]
     for model, values in ((Identifier, identifiers), (FindingSource, sources), (TopicMatch, topics)):
-        if values:
-            session.execute(insert(model), values)
+        bulk_insert(session, model, values)
     for (record, _), fid in zip(fresh, finding_ids, strict=True):
         if link_targets(record):
             _link_mentions(session, session.get(Finding, fid), record, seen_at)
     result.new += len(fresh)
+
+
+def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) with one executemany through the driver. Values
+    go through each column's own bind processor, so they are stored exactly as the ORM stores
+    them (JSON text, datetimes); skipped is SQLAlchemy's per-row statement work, which cost
+    more than SQLite's own in a bulk ingest. Columns left out get no Python-side default."""
+    if not rows:
+        return
+    connection = session.connection()
+    table = model.__table__
+    names = list(rows[0])
+    processors = [(name, _processor(table.c[name].type, connection.dialect)) for name in names]
+    values = [tuple(row[name] if process is None else process(row[name]) for name, process in processors)
+              for row in rows]
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) "
+                               f"VALUES ({', '.join('?' * len(names))})", values)
+
+
+def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column type's bind processor; for JSON, empty lists and dicts (most of them) skip
+    the serializer: their JSON text is always the same."""
+    process = type_.dialect_impl(dialect).bind_processor(dialect)  # as the ORM compiles it
+    if process is None or not isinstance(type_, JSON):
+        return process
+
+    def process_json(value: Any) -> Any:
+        if isinstance(value, list | dict) and not value:
+            return "[]" if isinstance(value, list) else "{}"
+        return process(value)
+    return process_json
 
 
 def _finding_row(record: Record, seen_at: datetime, digest: str) -> dict[str, Any]:
@@ -224,7 +257,7 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
         finding = _create(session, record, seen_at=seen_at, digest=digest)
         session.add(finding)
         session.flush()
-        index_for_search(session, [finding.id])
+        index_for_search(session, [(finding.id, finding.summary)])
         outcome = Outcome("new", finding)
     elif finding.placeholder:
         _fill(finding, record, digest)

@@ -1,6 +1,15 @@
-"""Search and filter stored findings: FTS5 full-text search (trigram tokenizer, so any script
-works) with highlighted snippets, a LIKE fallback for terms too short for trigrams (two-character
-Chinese terms such as 肝癌), and the filters of the web findings list and `hccwatch search --local`."""
+"""Search and filter stored findings: FTS5 full-text search with highlighted snippets, and the
+filters of the web findings list and `hccwatch search --local`.
+
+How a term is matched (see store/db.py for the two indexes):
+- a term in a script without spaces (肝细胞癌, 卡瑞利珠单抗) matches any substring of a title or
+  summary, through the trigram index;
+- any other term (atezolizumab, "overall survival", QL1706) matches the start of words anywhere
+  (transplant finds transplantation) through the word index, and any substring of a title or
+  of a Chinese summary through the trigram index;
+- a term shorter than three characters (肝癌, PD) is matched as plain text (LIKE), as trigrams
+  cannot index it.
+Several terms must all match."""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, column, func, literal_column, or_, table
 from sqlmodel import Session, col, select
 
+from store.db import unspaced
 from store.models import Finding, FindingSource, TopicMatch
 
 PAGE_SIZE = 50
@@ -19,7 +29,9 @@ COUNT_CAP = 500  # counting every match of a common term is slow; "more than 500
 TRIGRAM = 3
 SNIPPET_WIDTH = 90
 _TERM_RE = re.compile(r'"([^"]+)"|(\S+)')
-FTS = table("finding_fts", column("rowid"))
+_WORD_RE = re.compile(r"[^\W_]")  # a term with no letter or digit has no words
+SUBSTRINGS = table("finding_fts", column("rowid"))
+WORDS = table("finding_words", column("rowid"))
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,28 @@ def search_terms(q: str) -> list[str]:
     return [a or b for a, b in _TERM_RE.findall(q or "") if (a or b).strip()]
 
 
-def fts_expression(terms: list[str]) -> str:
-    """An FTS5 MATCH string in which every term is a quoted string (no operator injection)."""
-    return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+def fts_expression(terms: list[str], *, prefix: bool = False) -> str:
+    """An FTS5 MATCH string in which every term is a quoted string (no operator injection);
+    with `prefix`, the last word of each term also matches longer words."""
+    star = " *" if prefix else ""
+    return " ".join('"' + term.replace('"', '""') + '"' + star for term in terms)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A query's terms by how they are matched."""
+
+    words: list[str]  # by words or substrings
+    substrings: list[str]  # written without spaces: by substrings only
+    short: list[str]  # too short for trigrams: plain text
+
+    @classmethod
+    def of(cls, q: str) -> Terms:
+        terms = search_terms(q)
+        long_terms = [t for t in terms if len(t) >= TRIGRAM]
+        return cls([t for t in long_terms if not unspaced(t) and _WORD_RE.search(t)],
+                   [t for t in long_terms if unspaced(t) or not _WORD_RE.search(t)],
+                   [t for t in terms if len(t) < TRIGRAM])
 
 
 def _like_pattern(term: str) -> str:
@@ -142,32 +173,52 @@ def _start_of(day: date) -> datetime:
 
 
 def build_query(filters: Filters, *, walk: bool = False) -> tuple[Select, str]:
-    """The filtered, ordered query and how the text part is matched (`walk`: see _plain)."""
+    """The filtered query without its text part, ordered newest first, with the short terms
+    applied, and how the text is matched: "list" (no text), "like", "fts" or "fts+like"."""
     query = _filtered(select(Finding).where(Finding.placeholder == False), filters,  # noqa: E712
                       walk=walk)
-    terms = search_terms(filters.q)
-    long_terms = [t for t in terms if len(t) >= TRIGRAM]
-    short_terms = [t for t in terms if len(t) < TRIGRAM]
-    for term in short_terms:
+    terms = Terms.of(filters.q)
+    for term in terms.short:
         query = query.where(_like_clause(term))
-    if long_terms:
-        query = (query.join(FTS, FTS.c.rowid == Finding.id)
-                 .where(literal_column("finding_fts").op("MATCH")(fts_expression(long_terms)))
-                 .order_by(FTS.c.rowid.desc()))
-    else:
-        query = query.order_by(col(Finding.first_seen_at).desc(), col(Finding.id).desc())
-    mode = "+".join(name for name, used in (("fts", long_terms), ("like", short_terms)) if used)
-    return query, mode or "list"
+    indexed = terms.words or terms.substrings
+    mode = "+".join(name for name, used in (("fts", indexed), ("like", terms.short)) if used)
+    return query.order_by(col(Finding.first_seen_at).desc(), col(Finding.id).desc()), mode or "list"
+
+
+def _match(index: Any) -> Any:
+    return literal_column(index.name).op("MATCH")
+
+
+def text_queries(filters: Filters) -> list[Select]:
+    """Finding ids matching the indexed terms, newest first, as one or two queries whose
+    results are merged: every term by substrings of titles and unspaced summaries; and, when
+    there are terms with words, those by words anywhere and the rest by substrings."""
+    base, _ = build_query(filters)
+    base = base.with_only_columns(col(Finding.id)).order_by(None)
+    terms = Terms.of(filters.q)
+    if not (terms.words or terms.substrings):
+        return []
+    everything = fts_expression(terms.words + terms.substrings)
+    queries = [base.join(SUBSTRINGS, SUBSTRINGS.c.rowid == Finding.id)
+               .where(_match(SUBSTRINGS)(everything)).order_by(SUBSTRINGS.c.rowid.desc())]
+    if terms.words:
+        words = (base.join(WORDS, WORDS.c.rowid == Finding.id)
+                 .where(_match(WORDS)(fts_expression(terms.words, prefix=True))))
+        if terms.substrings:
+            words = words.where(col(Finding.id).in_(
+                select(SUBSTRINGS.c.rowid).where(_match(SUBSTRINGS)(fts_expression(terms.substrings)))))
+        queries.append(words.order_by(WORDS.c.rowid.desc()))
+    return queries
 
 
 def search(session: Session, filters: Filters, *, limit: int = PAGE_SIZE,
            offset: int = 0) -> Page:
     """One page of matching findings (newest first) with highlighted titles and snippets."""
     query, mode = build_query(filters)
-    if mode == "list":
-        rows, counted = _list_page(session, filters, query, limit, offset)
+    if "fts" in mode:
+        rows, counted = _text_page(session, text_queries(filters), limit, offset)
     else:
-        rows, counted = _text_page(session, query, limit, offset)
+        rows, counted = _list_page(session, filters, query, limit, offset)
     terms = search_terms(filters.q)
     hits = [Hit(f, highlight(f.title, terms), snippet(f, terms)) for f in rows]
     return Page(hits, min(counted, COUNT_CAP), counted > COUNT_CAP, mode, offset, limit)
@@ -181,16 +232,16 @@ def _list_page(session: Session, filters: Filters, query: Select, limit: int,
     return list(session.exec(query.offset(offset).limit(limit))), counted
 
 
-def _text_page(session: Session, query: Select, limit: int,
+def _text_page(session: Session, queries: list[Select], limit: int,
                offset: int) -> tuple[list[Finding], int]:
-    """One pass over the text matches: the ids of the first COUNT_CAP + 1 give both the count
-    and (unless the user paged past them) the page."""
-    ids = list(session.exec(query.with_only_columns(col(Finding.id)).limit(COUNT_CAP + 1)))
-    if offset + limit > len(ids) > COUNT_CAP:
-        return list(session.exec(query.offset(offset).limit(limit))), len(ids)
+    """The newest matches of each query (at least COUNT_CAP + 1, which gives the count),
+    merged; then the page's findings by id."""
+    wanted = max(COUNT_CAP + 1, offset + limit)
+    ids = sorted({i for query in queries for i in session.exec(query.limit(wanted))},
+                 reverse=True)[:wanted]
     page = ids[offset:offset + limit]
     found = {f.id: f for f in session.exec(select(Finding).where(col(Finding.id).in_(page)))}
-    return [found[i] for i in page if i in found], len(ids)
+    return [found[i] for i in page if i in found], min(len(ids), COUNT_CAP + 1)
 
 
 def count(session: Session, query: Select) -> int:

@@ -112,3 +112,102 @@ def test_web_refuses_a_non_loopback_address(env, host):
     result = hcc("web", "--host", host, env=env)
     assert result.returncode == 2
     assert "--allow-remote" in result.stderr
+
+
+# How terms are matched: English words by their start anywhere (word index) and by any
+# substring of a title; Chinese terms by any substring (trigram index); see store/search.py.
+
+def _store(engine, *records, at=None):
+    from datetime import UTC, datetime
+
+    from store.ingest import upsert_record
+
+    with session_scope(engine) as session:
+        for record in records:
+            upsert_record(session, record, seen_at=at or datetime(2026, 11, 20, tzinfo=UTC))
+
+
+def _article(pmid: str, title: str, summary: str, **extra):
+    from sources.records import Record
+
+    return Record(source="pubmed", kind="article", ids={"pmid": pmid}, title=title,
+                  url=f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/", summary=summary, **extra)
+
+
+def test_summary_words_are_found_by_how_they_start(engine):
+    _store(engine, _article("1", "Outcomes of downstaging", "Ten patients underwent liver "
+                            "transplantation after yttrium-90 radioembolization."))
+    assert keys(engine, q="transplant") == {"pmid:1"}
+    assert keys(engine, q="Transplantation") == {"pmid:1"}
+    assert keys(engine, q="radioembolisation") == set()  # a different word
+    assert keys(engine, q="plantation") == set()  # words are found by how they start
+    assert keys(engine, q="staging") == {"pmid:1"}  # titles: any substring
+    assert keys(engine, q='"liver transplantation"') == {"pmid:1"}
+    assert keys(engine, q='"transplantation liver"') == set()
+
+
+def test_terms_may_match_in_different_fields(engine):
+    _store(engine, _article("2", "Sorafenib after TACE", "Compared with lenvatinib in 120 patients."),
+           _article("3", "Lenvatinib alone", "No sorafenib arm."))
+    assert keys(engine, q="sorafenib lenvatinib") == {"pmid:2", "pmid:3"}
+    assert keys(engine, q="TACE lenvatinib") == {"pmid:2"}
+
+
+def test_english_code_names_inside_chinese_text_are_found(engine):
+    _store(engine, _article("4", "一项II期研究", "研究使用QL1706联合贝伐珠单抗治疗晚期肝细胞癌。", lang="zh"))
+    assert keys(engine, q="QL1706") == {"pmid:4"}
+    assert keys(engine, q="贝伐珠单抗") == {"pmid:4"}
+    assert keys(engine, q="QL1706 贝伐珠单抗") == {"pmid:4"}
+    assert keys(engine, q="QL1706 索拉非尼") == set()
+    with session_scope(engine, write=False) as session:
+        page = search(session, Filters(q="ql1706"))
+    assert [(s.text, s.hit) for s in page.hits[0].snippet if s.hit] == [("QL1706", True)]
+
+
+def test_a_rewritten_summary_is_found_by_its_new_words_only(engine):
+    from datetime import UTC, datetime
+
+    _store(engine, _article("5", "Adjuvant therapy", "An early abstract about nivolumab."))
+    _store(engine, _article("5", "Adjuvant therapy", "The final abstract about durvalumab."),
+           at=datetime(2026, 11, 27, tzinfo=UTC))
+    assert keys(engine, q="durvalumab") == {"pmid:5"} and keys(engine, q="nivolumab") == set()
+
+
+def test_a_store_from_the_previous_version_gets_its_search_index_rebuilt(tmp_path):
+    from sqlalchemy import text
+
+    from store.db import open_engine
+
+    path = str(tmp_path / "old.sqlite3")
+    engine = open_engine(path)
+    _store(engine, _article("6", "Hepatic arterial infusion", "Oxaliplatin based regimens."),
+           _article("7", "肝动脉灌注化疗", "奥沙利铂方案的研究。", lang="zh"))
+    with engine.begin() as conn:  # what version 2 had: one trigram index holding every summary
+        for statement in ("DROP TABLE finding_words", "DROP TABLE finding_fts",
+                          "CREATE VIRTUAL TABLE finding_fts USING fts5(title, title_alt, summary, "
+                          "tokenize='trigram')",
+                          "INSERT INTO finding_fts(rowid, title, title_alt, summary) "
+                          "SELECT id, title, coalesce(title_alt, ''), summary FROM finding",
+                          "PRAGMA user_version = 2"):
+            conn.execute(text(statement))
+    engine.dispose()
+    engine = open_engine(path)
+    assert keys(engine, q="oxaliplatin") == {"pmid:6"}
+    assert keys(engine, q="奥沙利铂") == {"pmid:7"}
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA user_version")).scalar_one() == 3
+        stored = dict(conn.execute(text("SELECT finding.key, finding_fts.summary FROM finding_fts "
+                                        "JOIN finding ON finding.id = finding_fts.rowid")).all())
+    assert stored == {"pmid:6": "", "pmid:7": "奥沙利铂方案的研究。"}  # English is indexed by words
+    engine.dispose()
+
+
+def test_more_than_a_page_of_matches_is_counted_and_paged_without_repeats(engine):
+    _store(engine, *(_article(str(100 + n), f"Study {n} of atezolizumab" if n % 2 else f"Study {n}",
+                              "" if n % 2 else "Atezolizumab in the summary only.") for n in range(120)))
+    with session_scope(engine, write=False) as session:
+        first = search(session, Filters(q="atezolizumab"), limit=50)
+        later = [search(session, Filters(q="atezolizumab"), limit=50, offset=o) for o in (50, 100)]
+    shown = [h.finding.key for page in [first, *later] for h in page.hits]
+    assert first.total == 120 and len(shown) == len(set(shown)) == 120
+    assert first.has_next and not later[-1].has_next
