@@ -118,12 +118,13 @@ def poll_once(settings: Settings, watchlist: Watchlist) -> tuple[float, Any, lis
 def warm_up(watchlist: Watchlist) -> None:
     """Import and exercise the feed code once (setup is never timed: otherwise the first,
     concurrent, poll alone would pay for loading feedparser and BeautifulSoup)."""
+    from hccwatch.poll import Tagger
     from hccwatch.poll_feeds import keep_matching
     from sources.feeds import parse_feed
 
     parsed = parse_feed(feed_body(0, 5), {"content-type": "application/rss+xml"}, "warm-up",
                         "en", datetime.now(UTC))
-    keep_matching(parsed.records, {t.id: t.all_terms for t in watchlist.topics})
+    keep_matching(parsed.records, Tagger(watchlist))
 
 
 def run(quick: bool = False) -> list[dict]:

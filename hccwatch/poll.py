@@ -37,6 +37,8 @@ class Fetch:
     # Part of the task failed (e.g. one PubMed batch): what was read is stored, the cursor
     # stays, and the poll reports the failure.
     errors: list[str] = field(default_factory=list)
+    # The fetcher already tagged the records (feeds do, to drop items about no topic).
+    tagged: bool = False
 
 
 @dataclass
@@ -114,7 +116,7 @@ def attempt_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: dat
         cursor = get_state(session, source=task.source, query=task.query).cursor
     progress("task_started", task=task)
     fetched = task.fetch(cursor, run_started)
-    for record in fetched.records:
+    for record in () if fetched.tagged else fetched.records:
         tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
     with session_scope(engine) as session:
         result = ingest_batch(session, fetched.records, source=task.source, query=task.query,

@@ -11,14 +11,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from hccwatch.poll import Fetch, Progress, Task
+from hccwatch.poll import Fetch, Progress, Tagger, Task
 from hccwatch.pollers import client_for
 from hccwatch.replay import ReplayServer, StaticHandler
 from hccwatch.settings import Settings
 from hccwatch.watchlist import Feed, Watchlist
 from sources import feeds
 from sources.http import HttpClient
-from sources.matching import match_topics
 from sources.records import Record
 from store.db import utcnow
 
@@ -50,12 +49,12 @@ def feed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
     if not watchlist.feeds:
         return []
     client = stack.enter_context(client_for(settings, settings.feed_rate))
-    topics = {topic.id: topic.all_terms for topic in watchlist.topics}
-    return [Task(f"feed:{feed.name}", feed.name, feed.url, feed_fetcher(client, feed, topics, progress))
+    tagger = Tagger(watchlist)
+    return [Task(f"feed:{feed.name}", feed.name, feed.url, feed_fetcher(client, feed, tagger, progress))
             for feed in watchlist.feeds]
 
 
-def feed_fetcher(client: HttpClient, feed: Feed, topics: Mapping[str, Sequence[str]],
+def feed_fetcher(client: HttpClient, feed: Feed, tagger: Tagger,
                  progress: Progress) -> Callable[[str | None, datetime], Fetch]:
     def fetch(cursor: str | None, _run_started: datetime) -> Fetch:
         state = FeedCursor.load(cursor)
@@ -65,25 +64,21 @@ def feed_fetcher(client: HttpClient, feed: Feed, topics: Mapping[str, Sequence[s
             return Fetch([], cursor=cursor)
         parsed = feeds.parse_feed(response.content, response.headers, feed.name, feed.lang,
                                   utcnow(), kind=feed.kind, base_url=response.url)
-        kept = keep_matching(parsed.records, topics)
+        kept = keep_matching(parsed.records, tagger)
         new_state = FeedCursor(response.headers.get("etag"), response.headers.get("last-modified"),
                                keep_first_dates(kept, state.undated))
         progress("page", source=f"feed:{feed.name}", label=feed.name, page=1,
                  records=len(kept), total=len(parsed.records))
-        return Fetch(kept, cursor=new_state.dump(), skipped=parsed.skipped,
+        return Fetch(kept, cursor=new_state.dump(), skipped=parsed.skipped, tagged=True,
                      state_updates={"etag": new_state.etag,
                                     "last_modified": new_state.last_modified})
     return fetch
 
 
-def keep_matching(records: Sequence[Record], topics: Mapping[str, Sequence[str]]) -> list[Record]:
-    """The records that concern a watchlist topic, tagged with the terms that matched."""
-    kept = []
-    for record in records:
-        record.topics = match_topics(f"{record.title}\n{record.summary}", topics)
-        if record.topics:
-            kept.append(record)
-    return kept
+def keep_matching(records: Sequence[Record], tagger: Tagger) -> list[Record]:
+    """The records that concern a watchlist topic, tagged (as every polled record is) with
+    the terms that matched; the poll then does not tag them again."""
+    return [record for record in records if tagger.tag(record, found_by=None).topics]
 
 
 def keep_first_dates(records: Sequence[Record], undated: Mapping[str, str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 from conftest import fixture_bytes
 from sqlmodel import func, select
 
-from hccwatch.poll import poll
+from hccwatch.poll import Tagger, poll
 from hccwatch.poll_feeds import add_demo_routes, keep_matching
 from hccwatch.pollers import client_for, plan
 from hccwatch.replay import Response, StaticHandler
@@ -234,14 +234,14 @@ def test_topic_filter_alone_does_not_poll_feeds(engine, settings, feeds_watchlis
 def test_demo_routes_serve_feeds_that_match_the_default_watchlist(replay):
     root = Path(__file__).parent.parent / "hccwatch"
     entries = add_demo_routes(replay, root / "demo_data")
-    topics = {t.id: t.all_terms for t in load_watchlist(root / "watchlist.toml").topics}
+    tagger = Tagger(load_watchlist(root / "watchlist.toml"))
     assert len(entries) == 3 and {lang for _name, _url, lang in entries} == {"en", "zh"}
     with client_for(Settings(), rate=100.0) as client:
         for name, url, lang in entries:
             response = client.get(url)
             parsed = parse_feed(response.content, response.headers, name, lang, utcnow(),
                                 base_url=response.url)
-            assert parsed.bozo is None and keep_matching(parsed.records, topics), name
+            assert parsed.bozo is None and keep_matching(parsed.records, tagger), name
 
 
 def test_topic_matches_are_recorded_as_found_by_matching(engine, settings, feeds_watchlist):
@@ -249,3 +249,20 @@ def test_topic_matches_are_recorded_as_found_by_matching(engine, settings, feeds
     with session_scope(engine, write=False) as session:
         vias = {m.via for m in session.exec(select(TopicMatch))}
     assert vias == {"match"}
+
+
+def test_each_feed_item_is_matched_against_the_topics_once(engine, settings, feeds_watchlist,
+                                                           monkeypatch):
+    tagged: list[str] = []
+    original = Tagger.tag
+
+    def counting(self, record, **kwargs):
+        tagged.append(record.key)
+        return original(self, record, **kwargs)
+
+    monkeypatch.setattr(Tagger, "tag", counting)
+    report, _events = run(engine, settings, feeds_watchlist)
+    assert report.ok and tagged
+    assert len(tagged) == len(set(tagged))  # the poll does not tag what the feed task tagged
+    kept = {f["key"] for f in stored(engine)}
+    assert kept and kept < set(tagged)  # items about no topic were tagged, then dropped
