@@ -17,12 +17,11 @@ from sqlmodel import Session, col, select
 
 from hccwatch.showtext import status_word
 from hccwatch.watchlist import Watchlist
-from store.models import Change, Digest, DigestEntry, Finding, Link, PollRun, SourceState
-from store.queries import describe
+from store.models import Change, Digest, DigestEntry, Finding, PollRun, SourceState
+from store.queries import describe, linked
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
 SUMMARY_CHARS = 200
-CHUNK = 500
 SECTIONS = {"trials": ("Clinical trials", "临床试验"), "papers": ("Papers", "论文"),
             "news": ("News", "新闻")}
 SECTION_OF = {"trial": "trials", "article": "papers", "preprint": "papers", "news": "news"}
@@ -378,16 +377,11 @@ def mentions(session: Session, findings: Sequence[Finding]) -> dict[int, list[Me
     trials = [f.id for f in findings if f.kind == "trial"]
     others = [f.id for f in findings if f.kind != "trial"]
     found: dict[int, list[Mention]] = defaultdict(list)
-    for mine, theirs, ids in ((Link.dst_id, Link.src_id, trials), (Link.src_id, Link.dst_id, others)):
-        for start in range(0, len(ids), CHUNK):
-            query = (select(mine, Finding).join(Finding, col(Finding.id) == theirs)
-                     .where(col(mine).in_(ids[start:start + CHUNK])).order_by(col(Link.id)))
-            if mine is Link.src_id:
-                query = query.where(Finding.kind == "trial")
-            for finding_id, other in session.exec(query):
-                found[finding_id].append(Mention(
-                    other.key, safe_url(other.url),
-                    "" if other.placeholder else one_line(other.title, 120)))
+    for ids, incoming, kind in ((trials, True, None), (others, False, "trial")):
+        for finding_id, pairs in linked(session, ids, incoming=incoming, kind=kind).items():
+            found[finding_id] = [Mention(other.key, safe_url(other.url),
+                                         "" if other.placeholder else one_line(other.title, 120))
+                                 for _relation, other in pairs]
     return found
 
 

@@ -16,6 +16,7 @@ from store.models import Change, Finding, FindingSource, Identifier, Link, Sourc
 from store.search import source_clause
 
 ID_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
+CHUNK = 500  # ids per IN (...) list
 
 
 def list_findings(session: Session, *, topic: str | None = None, kind: str | None = None,
@@ -106,17 +107,29 @@ def changes_of(session: Session, finding_id: int) -> list[Change]:
                              .order_by(col(Change.seen_at), col(Change.id))))
 
 
+def linked(session: Session, finding_ids: Sequence[int], *, incoming: bool,
+           kind: str | None = None) -> dict[int, list[tuple[str, Finding]]]:
+    """Per finding id, (relation, other finding) for every finding it names (or, `incoming`,
+    every finding naming it), oldest link first; `kind` keeps others of that kind. One query
+    per chunk of ids, not one per finding."""
+    mine, theirs = (Link.dst_id, Link.src_id) if incoming else (Link.src_id, Link.dst_id)
+    found: dict[int, list[tuple[str, Finding]]] = defaultdict(list)
+    for start in range(0, len(finding_ids), CHUNK):
+        query = (select(mine, Link.relation, Finding).join(Finding, col(Finding.id) == theirs)
+                 .where(col(mine).in_(finding_ids[start:start + CHUNK])).order_by(col(Link.id)))
+        if kind:
+            query = query.where(Finding.kind == kind)
+        for finding_id, relation, other in session.exec(query):
+            found[finding_id].append((relation, other))
+    return found
+
+
 def links_of(session: Session, finding: Finding) -> list[dict[str, Any]]:
     """Findings this one names and findings naming it (e.g. a trial's articles)."""
-    out = []
-    for direction, mine, theirs in (("out", Link.src_id, Link.dst_id), ("in", Link.dst_id, Link.src_id)):
-        for link in session.exec(select(Link).where(mine == finding.id)):
-            other = session.get(Finding, getattr(link, theirs.key))
-            if other is not None:
-                out.append({"direction": direction, "relation": link.relation, "key": other.key,
-                            "kind": other.kind, "title": other.title, "url": other.url,
-                            "placeholder": other.placeholder})
-    return out
+    return [{"direction": direction, "relation": relation, "key": other.key, "kind": other.kind,
+             "title": other.title, "url": other.url, "placeholder": other.placeholder}
+            for direction, incoming in (("out", False), ("in", True))
+            for relation, other in linked(session, [finding.id], incoming=incoming)[finding.id]]
 
 
 def show(session: Session, finding: Finding) -> dict[str, Any]:
