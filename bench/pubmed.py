@@ -69,7 +69,7 @@ def bare_walk(body: bytes) -> int:
     return count
 
 
-def parse_rows(count: int) -> tuple[list[dict], float]:
+def parse_rows(count: int) -> list[dict]:
     from Bio import Entrez
 
     from sources.pubmed import ParsedBatch, iter_records
@@ -88,23 +88,38 @@ def parse_rows(count: int) -> tuple[list[dict], float]:
         {"benchmark": f"parse vs bare lxml iterparse walk ({label})",
          "result": f"{ours:,.0f}/s vs {bare:,.0f}/s = {ours / bare:.0%}",
          "target": ">= 50%", "ok": ours >= 0.5 * bare},
-    ], ours
+    ]
 
 
-def _ingest_child(path: str, db: str, queue: multiprocessing.Queue) -> None:
-    """Stream-parse the file and store every article in one batch (one transaction); report
-the stored count, CPU seconds and peak RSS."""
+def _ingest_child(path: str, tmp: str, queue: multiprocessing.Queue) -> None:
+    """Interleaved, best of INGEST_ROUNDS each (the machine's speed drifts between minutes): a
+    parse-only pass over the file, and a full ingest of it into a fresh store in one batch (one
+    transaction). Reports the stored count, both CPU rates and the peak RSS."""
     from sources.pubmed import ParsedBatch, iter_records
     from store.db import open_engine, session_scope
     from store.ingest import ingest_batch
 
-    engine = open_engine(db)
-    started = time.process_time()
-    with open(path, "rb") as stream, session_scope(engine) as session:
-        records = iter_records(stream, ParsedBatch())
-        result = ingest_batch(session, _tagged(records), source="pubmed", query="bench",
-                              seen_at=datetime.now(UTC), cursor="bench")
-    queue.put((result.new, time.process_time() - started, peak_rss_mb()))
+    def parse_only() -> None:
+        with open(path, "rb") as stream:
+            for _ in iter_records(stream, ParsedBatch()):
+                pass
+
+    stored, parse, ingest = 0, 0.0, 0.0
+    for round_ in range(INGEST_ROUNDS):
+        parse = max(parse, _rate(1, parse_only))
+        engine = open_engine(str(Path(tmp) / f"bench-{round_}.sqlite3"))
+        started = time.process_time()
+        with open(path, "rb") as stream, session_scope(engine) as session:
+            result = ingest_batch(session, _tagged(iter_records(stream, ParsedBatch())),
+                                  source="pubmed", query="bench", seen_at=datetime.now(UTC),
+                                  cursor="bench")
+        ingest = max(ingest, 1 / (time.process_time() - started))
+        stored = result.new
+        engine.dispose()
+    queue.put((stored, parse, ingest, peak_rss_mb()))
+
+
+INGEST_ROUNDS = 2
 
 
 def _tagged(records):
@@ -113,20 +128,21 @@ def _tagged(records):
         yield record
 
 
-def ingest_rows(count: int, parse_rate: float) -> list[dict]:
+def ingest_rows(count: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "articles.xml"
         path.write_bytes(article_set(count))
         queue: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
         child = multiprocessing.get_context("spawn").Process(
-            target=_ingest_child, args=(str(path), str(Path(tmp) / "bench.sqlite3"), queue))
+            target=_ingest_child, args=(str(path), tmp, queue))
         child.start()
-        stored, elapsed, peak_mb = queue.get()
+        stored, parse, ingest, peak_mb = queue.get()
         child.join()
-    rate = count / elapsed
+    parse_rate, rate = count * parse, count * ingest
     return [
         {"benchmark": f"full ingest (parse + dedupe + store + FTS), {count:,} articles, one batch",
-         "result": f"{rate:,.0f}/s = {rate / parse_rate:.0%} of parse-only ({stored:,} stored)",
+         "result": f"{rate:,.0f}/s = {rate / parse_rate:.0%} of parse-only on the same file "
+                   f"({parse_rate:,.0f}/s; {stored:,} stored)",
          "target": ">= 50% of parse-only rate", "ok": rate >= 0.5 * parse_rate and stored == count},
         {"benchmark": f"peak RSS of that ingest ({count:,} articles streamed from disk)",
          "result": f"{peak_mb:,.0f} MB", "target": "< 250 MB", "ok": peak_mb < 250},
@@ -160,8 +176,8 @@ def backfill_rows(hits: int) -> list[dict]:
 
 
 def run(quick: bool = False) -> list[dict]:
-    rows, parse_rate = parse_rows(500 if quick else 5_000)
-    rows += ingest_rows(2_000 if quick else 20_000, parse_rate)
+    rows = parse_rows(500 if quick else 5_000)
+    rows += ingest_rows(2_000 if quick else 20_000)
     rows += backfill_rows(5_000 if quick else 25_000)
     return rows
 
