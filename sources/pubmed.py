@@ -213,11 +213,11 @@ def pub_date(pubdate: Any) -> str | None:
     """PubDate as given: `2023-05-04`, `2023-05`, `2013 Spring` or MedlineDate `2021 Jan-Feb`."""
     if pubdate is None:
         return None
-    medline = pubdate.findtext("MedlineDate")
+    parts = _children_text(pubdate)
+    medline = parts.get("MedlineDate")
     if medline:
         return " ".join(medline.split())
-    year, month, day = (pubdate.findtext(t) for t in ("Year", "Month", "Day"))
-    season = pubdate.findtext("Season")
+    year, month, day, season = (parts.get(t) for t in ("Year", "Month", "Day", "Season"))
     if year and season:
         return f"{year} {season}"
     month = MONTHS.get((month or "")[:3].title(), month)
@@ -321,10 +321,17 @@ def _authors(author_list: Any) -> list[str]:
 def _ymd(element: Any) -> str | None:
     if element is None:
         return None
-    parts = [element.findtext(t) for t in ("Year", "Month", "Day")]
+    children = _children_text(element)
+    parts = [children.get(t) for t in ("Year", "Month", "Day")]
     if not parts[0]:
         return None
     return "-".join(p.zfill(2) if i else p for i, p in enumerate(parts) if p)
+
+
+def _children_text(element: Any) -> dict[str, str | None]:
+    """Tag -> text of an element's children, the first of each tag (one pass, where several
+    findtext calls would each walk the children again)."""
+    return {child.tag: child.text for child in reversed(element)}
 
 
 def _lang(languages: list[str]) -> str | None:

@@ -49,6 +49,12 @@ def test_text_inside_italic_and_subscript_tags_is_not_lost():
     assert record.ids["pmcid"] == "PMC9380527" and record.evidence == "review"
 
 
+def test_revision_electronic_and_entrez_dates_are_read():
+    record = one("metapub_35856662.xml")
+    assert record.updated == "2025-07-28"  # DateRevised
+    assert (record.details["epub_date"], record.details["entrez_date"]) == ("2022-07-20", "2022-07-20")
+
+
 @pytest.mark.parametrize(("name", "published"), [
     ("metapub_23657305.xml", "2013 Jan-Mar"),          # real MedlineDate
     ("constructed_medline_date_retracted.xml", "2021 Jan-Feb"),
