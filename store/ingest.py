@@ -208,7 +208,8 @@ def bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, An
     processors = [(name, _processor(table.c[name].type, connection.dialect)) for name in names]
     values = [tuple(row[name] if process is None else process(row[name]) for name, process in processors)
               for row in rows]
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) "
+    columns = ", ".join(f'"{name}"' for name in names)
+    connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({columns}) '
                                f"VALUES ({', '.join('?' * len(names))})", values)
 
 
