@@ -115,61 +115,73 @@ def _on_end(element: Any, batch: ParsedBatch) -> Record | None:
 
 
 def parse_article(element: Any) -> Record:
-    """One <PubmedArticle> -> Record."""
-    citation = element.find("MedlineCitation")
-    article = citation.find("Article")
+    """One <PubmedArticle> -> Record. Each element's children are gathered in one pass
+    (`_kids`): a find() with a path costs microseconds, and an article needs dozens."""
+    top = _kids(element)
+    citation = top.get("MedlineCitation")
     pmid = _required_pmid(citation)
-    ids = _article_ids(element.find("PubmedData/ArticleIdList"))
+    cit = _kids(citation)
+    article = cit.get("Article")
+    if article is None:
+        raise ValueError("no Article")
+    art, data = _kids(article), _kids(top.get("PubmedData"))
+    ids = _article_ids(data.get("ArticleIdList"))
     ids.setdefault("doi", _elocation_doi(article))
     pub_types = _texts(article, "PublicationTypeList/PublicationType")
-    corrections = _corrections(citation)
+    corrections = _corrections(cit.get("CommentsCorrectionsList"))
     retracted = "Retracted Publication" in pub_types or "RetractionIn" in corrections
-    summary = abstract_text(article.find("Abstract"))
-    vernacular = _text(article.find("VernacularTitle")) or None
-    title = _text(article.find("ArticleTitle"))
+    summary = abstract_text(art.get("Abstract"))
+    vernacular = _text(art.get("VernacularTitle")) or None
+    title = _text(art.get("ArticleTitle"))
     if not title or title.strip("[].") == "Not Available":
         title = vernacular or f"PubMed {pmid}"
     languages = _texts(article, "Language")
-    journal = article.find("Journal")
+    journal = _kids(art.get("Journal")) if art.get("Journal") is not None else None
+    issue = _kids(journal.get("JournalIssue")) if journal is not None else {}
     return Record(
         source=SOURCE, kind="preprint" if "Preprint" in pub_types else "article",
         ids={"pmid": pmid, **ids}, title=title, url=pubmed_url(pmid), summary=summary,
         title_alt=vernacular,
-        published=pub_date(journal.find("JournalIssue/PubDate") if journal is not None else None),
-        updated=_ymd(citation.find("DateRevised")),
+        published=pub_date(issue.get("PubDate")),
+        updated=_ymd(cit.get("DateRevised")),
         evidence=evidence_label(pub_types, retracted=retracted),
-        mentions=_mentions(article, title, summary),
-        details=_article_details(citation, article, element, pub_types, corrections, languages),
+        mentions=_mentions(art.get("DataBankList"), title, summary),
+        details={
+            "authors": _authors(art.get("AuthorList")),
+            "journal": _text(journal.get("Title")) if journal is not None else None,
+            "journal_abbrev": _findtext(journal, "ISOAbbreviation"),
+            "volume": _findtext(issue, "Volume"),
+            "issue": _findtext(issue, "Issue"),
+            "pages": _findtext(_kids(art.get("Pagination")), "MedlinePgn"),
+            "publication_types": pub_types,
+            "mesh": _texts(citation, "MeshHeadingList/MeshHeading/DescriptorName"),
+            "keywords": _texts(citation, "KeywordList/Keyword"),
+            "language": languages,
+            "other_abstracts": [{"language": o.get("Language"), "text": abstract_text(o)}
+                                for o in citation.iterchildren("OtherAbstract")],
+            "corrections": corrections,
+            "retraction": corrections.get("RetractionIn", []),
+            "errata": corrections.get("ErratumIn", []),
+            "epub_date": _ymd(art.get("ArticleDate")),
+            "entrez_date": _ymd(next((d for d in data["History"].iterchildren("PubMedPubDate")
+                                      if d.get("PubStatus") == "entrez"), None))
+            if data.get("History") is not None else None,
+            "citation_status": citation.get("Status"),
+            "publication_status": _findtext(data, "PublicationStatus"),
+        },
         lang=_lang(languages),
     )
 
 
-def _article_details(citation: Any, article: Any, element: Any, pub_types: list[str],
-                     corrections: dict[str, list[str]], languages: list[str]) -> dict[str, Any]:
-    journal = article.find("Journal")
-    history = element.find("PubmedData/History")
-    return {
-        "authors": _authors(article.find("AuthorList")),
-        "journal": _text(journal.find("Title")) if journal is not None else None,
-        "journal_abbrev": journal.findtext("ISOAbbreviation") if journal is not None else None,
-        "volume": journal.findtext("JournalIssue/Volume") if journal is not None else None,
-        "issue": journal.findtext("JournalIssue/Issue") if journal is not None else None,
-        "pages": article.findtext("Pagination/MedlinePgn"),
-        "publication_types": pub_types,
-        "mesh": _texts(citation, "MeshHeadingList/MeshHeading/DescriptorName"),
-        "keywords": _texts(citation, "KeywordList/Keyword"),
-        "language": languages,
-        "other_abstracts": [{"language": o.get("Language"), "text": abstract_text(o)}
-                            for o in citation.iterfind("OtherAbstract")],
-        "corrections": corrections,
-        "retraction": corrections.get("RetractionIn", []),
-        "errata": corrections.get("ErratumIn", []),
-        "epub_date": _ymd(article.find("ArticleDate")),
-        "entrez_date": _ymd(next(iter(_find_all("PubMedPubDate[@PubStatus='entrez']")(history)), None))
-        if history is not None else None,
-        "citation_status": citation.get("Status"),
-        "publication_status": element.findtext("PubmedData/PublicationStatus"),
-    }
+def _kids(element: Any) -> dict[str, Any]:
+    """Tag -> the first child element with that tag ({} for no element)."""
+    return {child.tag: child for child in reversed(element)} if element is not None else {}
+
+
+def _findtext(kids: dict[str, Any] | None, tag: str) -> str | None:
+    """What element.findtext(tag) gives, from `_kids` (None when there is no such child)."""
+    child = kids.get(tag) if kids else None
+    return None if child is None else child.text or ""
 
 
 def parse_book(element: Any) -> Record:
@@ -274,15 +286,17 @@ def _article_ids(id_list: Any) -> dict[str, str]:
 
 
 def _elocation_doi(article: Any) -> str | None:
-    for location in article.iterfind("ELocationID"):
+    for location in article.iterchildren("ELocationID"):
         if location.get("EIdType") == "doi" and location.text:
             return location.text.strip()
     return None
 
 
-def _corrections(citation: Any) -> dict[str, list[str]]:
+def _corrections(corrections_list: Any) -> dict[str, list[str]]:
     notes: dict[str, list[str]] = {}
-    for item in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+    if corrections_list is None:
+        return notes
+    for item in corrections_list.iterchildren("CommentsCorrections"):
         kind = item.get("RefType") or ""
         if kind in NOTED_CORRECTIONS:
             pmid = item.findtext("PMID")
@@ -291,8 +305,9 @@ def _corrections(citation: Any) -> dict[str, list[str]]:
     return notes
 
 
-def _mentions(article: Any, title: str, summary: str) -> list[str]:
-    registered = [(n.text or "").strip().upper() for bank in article.iterfind("DataBankList/DataBank")
+def _mentions(databanks: Any, title: str, summary: str) -> list[str]:
+    banks = databanks.iterchildren("DataBank") if databanks is not None else ()
+    registered = [(n.text or "").strip().upper() for bank in banks
                   if (bank.findtext("DataBankName") or "").strip() == "ClinicalTrials.gov"
                   for n in bank.iterfind("AccessionNumberList/AccessionNumber")]
     found = dict.fromkeys(n for n in registered if n.startswith("NCT"))
