@@ -136,7 +136,7 @@ def parse_article(element: Any) -> Record:
     if not title or title.strip("[].") == "Not Available":
         title = vernacular or f"PubMed {pmid}"
     languages = _texts(article, "Language")
-    journal = _kids(art.get("Journal")) if art.get("Journal") is not None else None
+    journal = _kids(art["Journal"]) if "Journal" in art else None
     issue = _kids(journal.get("JournalIssue")) if journal is not None else {}
     return Record(
         source=SOURCE, kind="preprint" if "Preprint" in pub_types else "article",
@@ -225,11 +225,11 @@ def pub_date(pubdate: Any) -> str | None:
     """PubDate as given: `2023-05-04`, `2023-05`, `2013 Spring` or MedlineDate `2021 Jan-Feb`."""
     if pubdate is None:
         return None
-    parts = _children_text(pubdate)
-    medline = parts.get("MedlineDate")
+    parts = _kids(pubdate)
+    medline = _findtext(parts, "MedlineDate")
     if medline:
         return " ".join(medline.split())
-    year, month, day, season = (parts.get(t) for t in ("Year", "Month", "Day", "Season"))
+    year, month, day, season = (_findtext(parts, t) for t in ("Year", "Month", "Day", "Season"))
     if year and season:
         return f"{year} {season}"
     month = MONTHS.get((month or "")[:3].title(), month)
@@ -336,17 +336,11 @@ def _authors(author_list: Any) -> list[str]:
 def _ymd(element: Any) -> str | None:
     if element is None:
         return None
-    children = _children_text(element)
-    parts = [children.get(t) for t in ("Year", "Month", "Day")]
+    children = _kids(element)
+    parts = [_findtext(children, t) for t in ("Year", "Month", "Day")]
     if not parts[0]:
         return None
     return "-".join(p.zfill(2) if i else p for i, p in enumerate(parts) if p)
-
-
-def _children_text(element: Any) -> dict[str, str | None]:
-    """Tag -> text of an element's children, the first of each tag (one pass, where several
-    findtext calls would each walk the children again)."""
-    return {child.tag: child.text for child in reversed(element)}
 
 
 def _lang(languages: list[str]) -> str | None:

@@ -189,15 +189,12 @@ def _match(index: Any) -> Any:
     return literal_column(index.name).op("MATCH")
 
 
-def text_queries(filters: Filters) -> list[Select]:
-    """Finding ids matching the indexed terms, newest first, as one or two queries whose
-    results are merged: every term by substrings of titles and unspaced summaries; and, when
-    there are terms with words, those by words anywhere and the rest by substrings."""
-    base, _ = build_query(filters)
-    base = base.with_only_columns(col(Finding.id)).order_by(None)
-    terms = Terms.of(filters.q)
-    if not (terms.words or terms.substrings):
-        return []
+def text_queries(query: Select, terms: Terms) -> list[Select]:
+    """Ids of the findings of `query` (from build_query) matching the indexed terms, newest
+    first, as one or two queries whose results are merged: every term by substrings of titles
+    and unspaced summaries; and, when there are terms with words, those by words anywhere and
+    the rest by substrings."""
+    base = query.with_only_columns(col(Finding.id)).order_by(None)
     everything = fts_expression(terms.words + terms.substrings)
     queries = [base.join(SUBSTRINGS, SUBSTRINGS.c.rowid == Finding.id)
                .where(_match(SUBSTRINGS)(everything)).order_by(SUBSTRINGS.c.rowid.desc())]
@@ -216,7 +213,7 @@ def search(session: Session, filters: Filters, *, limit: int = PAGE_SIZE,
     """One page of matching findings (newest first) with highlighted titles and snippets."""
     query, mode = build_query(filters)
     if "fts" in mode:
-        rows, counted = _text_page(session, text_queries(filters), limit, offset)
+        rows, counted = _text_page(session, text_queries(query, Terms.of(filters.q)), limit, offset)
     else:
         rows, counted = _list_page(session, filters, query, limit, offset)
     terms = search_terms(filters.q)
