@@ -22,6 +22,7 @@ from typing import Any
 from lxml import etree
 
 from hccwatch.replay import ReplayServer, Request, Response, query_matches
+from sources.pubmed import SAFE_PARSER
 
 CAP = 9999
 DOCTYPE = (b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, '
@@ -30,7 +31,6 @@ ESEARCH_DOCTYPE = (b'<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE eSearchR
                    b'"-//NLM//DTD esearch 20060628//EN" '
                    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">\n')
 RATE_LIMITED = b'{"error":"API rate limit exceeded","api-key":"127.0.0.1","count":"%d","limit":"%d"}'
-_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 # ---------------------------------------------------------------- E-utilities
@@ -50,7 +50,7 @@ def articles_from_recordings(bodies: Iterable[bytes], *, entered: date | None = 
     History, or `entered` when given)."""
     articles = []
     for body in bodies:
-        root = etree.fromstring(body, _SAFE)
+        root = etree.fromstring(body, SAFE_PARSER)
         for element in root.iterfind("PubmedArticle"):
             pmid = element.findtext("MedlineCitation/PMID").strip()
             when = entered or _entrez_date(element)

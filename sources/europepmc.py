@@ -14,14 +14,13 @@ import lxml.html
 from lxml import etree
 
 from sources.http import HttpClient, ParseError, SourceError
-from sources.pubmed import LANGS, evidence_label, pubmed_url
+from sources.pubmed import SAFE_PARSER, evidence_label, lang_of, pubmed_url
 from sources.records import ParsedPage, Record, find_nct_ids, parse_each
 
 SOURCE = "europepmc"
 RATE = 5.0  # Europe PMC documents no limit; stay polite
 PAGE_SIZE = 1000
 PUBLISHED_AS = re.compile(r"preprint (of|in)|published (in|as)", re.IGNORECASE)
-_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SIZE) -> dict[str, str]:
@@ -76,7 +75,7 @@ def parse_result(result: Mapping[str, Any]) -> Record:
         or _str(result.get("pubYear")),
         evidence=evidence_label(pub_types), mentions=find_nct_ids(f"{title} {summary}"),
         details=_details(result, pub_types, preprint),
-        lang=LANGS.get(languages[0], languages[0]) if languages else None,
+        lang=lang_of(languages),
     )
 
 
@@ -152,7 +151,7 @@ def _load(body: bytes) -> dict[str, Any]:
 
 def _error_bean(body: bytes) -> str:
     try:
-        root = etree.fromstring(body, _SAFE)
+        root = etree.fromstring(body, SAFE_PARSER)
     except etree.XMLSyntaxError:
         return "an unreadable XML answer"
     return " ".join((root.findtext("errMsg") or root.findtext(".//errMsg") or f"<{root.tag}>").split())

@@ -169,7 +169,7 @@ def parse_article(element: Any) -> Record:
             "citation_status": citation.get("Status"),
             "publication_status": _findtext(data, "PublicationStatus"),
         },
-        lang=_lang(languages),
+        lang=lang_of(languages),
     )
 
 
@@ -204,7 +204,7 @@ def parse_book(element: Any) -> Record:
                  "authors": _authors(document.find("AuthorList[@Type='authors']")),
                  "editors": _authors(book.find("AuthorList[@Type='editors']") if book is not None else None),
                  "publication_types": pub_types, "language": languages},
-        lang=_lang(languages),
+        lang=lang_of(languages),
     )
 
 
@@ -311,9 +311,7 @@ def _mentions(databanks: Any, title: str, summary: str) -> list[str]:
                   if (bank.findtext("DataBankName") or "").strip() == "ClinicalTrials.gov"
                   for n in bank.iterfind("AccessionNumberList/AccessionNumber")]
     found = dict.fromkeys(n for n in registered if n.startswith("NCT"))
-    text = f"{title} {summary}"
-    if "nct" in text.lower():  # most abstracts name no trial: skip the regular expression
-        found.update(dict.fromkeys(find_nct_ids(text)))
+    found.update(dict.fromkeys(find_nct_ids(f"{title} {summary}")))
     return list(found)
 
 
@@ -343,7 +341,8 @@ def _ymd(element: Any) -> str | None:
     return "-".join(p.zfill(2) if i else p for i, p in enumerate(parts) if p)
 
 
-def _lang(languages: list[str]) -> str | None:
+def lang_of(languages: list[str]) -> str | None:
+    """A two-letter code for the first of PubMed's three-letter languages (else as given)."""
     return LANGS.get(languages[0], languages[0]) if languages else None
 
 
@@ -372,7 +371,8 @@ def _text(element: Any) -> str:
 
 # ---------------------------------------------------------------- E-utilities requests
 
-_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+SAFE_PARSER = etree.XMLParser(  # never resolves entities or fetches anything
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def eutils_error(message: str) -> SourceError:
@@ -402,7 +402,7 @@ def parse_search(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
     if body.lstrip()[:1] == b"{":
         return _parse_search_json(body)
     try:
-        root = etree.fromstring(body, _SAFE)
+        root = etree.fromstring(body, SAFE_PARSER)
     except etree.XMLSyntaxError as error:
         raise ParseError(f"PubMed esearch sent malformed XML: {error}") from None
     error = root.findtext("ERROR")
@@ -487,7 +487,7 @@ def raise_for_error_document(body: bytes) -> None:
         return  # unreadable XML is the parser's to report, batch by batch
     if root.tag != "PubmedArticleSet":
         try:
-            message = _text(etree.fromstring(body, _SAFE).find(".//ERROR")) or _text(root)
+            message = _text(etree.fromstring(body, SAFE_PARSER).find(".//ERROR")) or _text(root)
         except etree.XMLSyntaxError:
             message = f"unreadable <{root.tag}> answer"
         raise eutils_error(message or f"empty <{root.tag}> answer")
