@@ -110,17 +110,14 @@ def show_results(app: App) -> None:
 
 def write_digest(app: App, out: Path) -> bool:
     """This week's digest as files (a dry run: nothing is sent or marked)."""
+    from digests.build import Period
     from hccwatch.digest_cli import make_digest
 
-    year, week, _ = datetime.now(app.watchlist.tz).isocalendar()
-    report = make_digest(app, f"{year}-W{week:02d}", dry_run=True, out=out)
+    this_week = Period.containing(datetime.now(UTC), app.watchlist.timezone).label
+    report = make_digest(app, this_week, dry_run=True, out=out)
     heading(f"This week's digest ({report.period})")
     for outcome in report.outcomes:
         click.echo(outcome.message)
-    subject = next((line for line in (out / "digest.eml").read_text(encoding="utf-8").splitlines()
-                    if line.startswith("Subject:")), None) if (out / "digest.eml").exists() else None
-    if subject:
-        from email.header import decode_header, make_header
-
-        click.echo(f"subject: {make_header(decode_header(subject.removeprefix('Subject: ')))}")
+        if outcome.subject:
+            click.echo(f"subject: {outcome.subject}")
     return report.ok

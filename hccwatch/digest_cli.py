@@ -39,6 +39,7 @@ class Outcome:
     recipient: str
     status: str  # "sent" | "already_sent" | "failed" | "dry_run"
     message: str
+    subject: str = ""  # of a dry run's digest
 
 
 @dataclass
@@ -96,7 +97,8 @@ def preview(app: App, period: Period, recipient: str, out: Path) -> Outcome:
     letter = Letter(0, recipient, new_message_id(app.settings.mail_from), rendered)
     paths = write_files(letter, app.settings, out)
     return Outcome(recipient, "dry_run",
-                   f"dry run: wrote {', '.join(str(p) for p in paths)} (nothing sent or marked)")
+                   f"dry run: wrote {', '.join(str(p) for p in paths)} (nothing sent or marked)",
+                   rendered.subject)
 
 
 def write_files(letter: Letter, settings: Settings, out: Path) -> list[Path]:

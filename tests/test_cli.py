@@ -132,3 +132,5 @@ def test_demo_runs_offline_and_shows_changes(tmp_path):
     assert "Fred Hutchinson Cancer Center" in out
     assert "TERMINATED [stopped]" in out
     assert (tmp_path / "data" / "hccwatch" / "demo.sqlite3").exists()
+    subject = next(line for line in out.splitlines() if line.startswith("subject: "))
+    assert "trial updates" in subject and "试验更新" in subject  # the whole bilingual subject
