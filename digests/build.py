@@ -197,7 +197,6 @@ class SourceHealth:
     last_success: str | None
     polls: int
     failures: int
-    last_error: str | None = None
 
     @property
     def state(self) -> str:
@@ -454,8 +453,7 @@ def _health(source: str, rows: list[SourceState], period: Period, polls: int,
     return SourceHealth(
         source=source_name(source),
         last_success=period.local(last).strftime("%Y-%m-%d %H:%M") if last else None,
-        polls=polls, failures=max(failures, 1 if errors else 0),
-        last_error=errors[-1].last_error if errors else None)
+        polls=polls, failures=max(failures, 1 if errors else 0))
 
 
 def source_name(source: str) -> str:

@@ -54,8 +54,8 @@ def get_finding(session: Session, key: str) -> Finding | None:
 
 def _grouped(session: Session, model: Any, finding_ids: list[int]) -> dict[int, list[Any]]:
     grouped: dict[int, list[Any]] = defaultdict(list)
-    for start in range(0, len(finding_ids), 500):
-        chunk = finding_ids[start:start + 500]
+    for start in range(0, len(finding_ids), CHUNK):
+        chunk = finding_ids[start:start + CHUNK]
         for row in session.exec(select(model).where(col(model.finding_id).in_(chunk))):
             grouped[row.finding_id].append(row)
     return grouped
@@ -68,8 +68,6 @@ def describe(session: Session, findings: Sequence[Finding]) -> list[dict[str, An
     sources = _grouped(session, FindingSource, ids)
     topics = _grouped(session, TopicMatch, ids)
     return [_as_dict(f, identifiers[f.id], sources[f.id], topics[f.id]) for f in findings]
-
-
 
 
 def _as_dict(finding: Finding, identifiers: list[Identifier], sources: list[FindingSource],

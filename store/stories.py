@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from rapidfuzz import fuzz
@@ -116,8 +116,7 @@ def assign_stories(session: Session) -> int:
         finding.story_key = match.story_key if match else finding.key
         joined += match is not None
         session.add(finding)
-        known.append(_Item(item.finding_id, item.key, finding.story_key, item.when, item.tokens,
-                           item.text, item.codes, item.lang))
+        known.append(replace(item, story_key=finding.story_key))
     session.flush()
     return joined
 
@@ -147,12 +146,3 @@ def story_members(session: Session, story_key: str) -> list[Finding]:
     """Every finding of one story, earliest first (the first is the story's headline)."""
     members = session.exec(select(Finding).where(Finding.story_key == story_key))
     return sorted(members, key=lambda f: (_when(f), f.id))
-
-
-def group_by_story(findings: Sequence[Finding]) -> list[list[Finding]]:
-    """Findings in the order given, members of one story gathered under its first appearance
-    (findings without a story stand alone): what the digest and the browser list."""
-    groups: dict[str, list[Finding]] = {}
-    for finding in findings:
-        groups.setdefault(finding.story_key or f"\0{finding.key}", []).append(finding)
-    return list(groups.values())

@@ -11,7 +11,7 @@ from sources.records import Record
 from store.db import session_scope
 from store.ingest import upsert_record
 from store.models import Finding
-from store.stories import assign_stories, group_by_story, story_members
+from store.stories import assign_stories, story_members
 
 SEEN = datetime(2026, 11, 18, 8, tzinfo=UTC)
 
@@ -104,21 +104,6 @@ def test_a_later_poll_joins_the_existing_story_and_keeps_the_rest(engine):
 def test_trials_and_articles_are_not_gathered_into_stories(engine):
     store(engine, news("https://a.example/1", "A preprint on HCC", "2026-11-17T00:00:00Z", kind="preprint"))
     assert story_of(engine, "https://a.example/1") is None
-
-
-def test_group_by_story_lists_each_story_once_in_order(engine):
-    store(engine,
-          news("https://a.example/1", "FDA approves atezolizumab plus bevacizumab for unresectable HCC",
-               "2026-11-17T15:00:00Z"),
-          news("https://z.example/2", "Liver transplant center expands downstaging program",
-               "2026-11-17T16:00:00Z"),
-          news("https://b.example/x", "FDA approves atezolizumab plus bevacizumab for unresectable HCC today",
-               "2026-11-18T01:00:00Z"))
-    with session_scope(engine, write=False) as session:
-        findings = list(session.exec(select(Finding).order_by(Finding.id)))
-    groups = group_by_story(findings)
-    assert [[f.key for f in group] for group in groups] == [
-        ["url:https://a.example/1", "url:https://b.example/x"], ["url:https://z.example/2"]]
 
 
 def test_an_english_and_a_chinese_report_of_one_trial_readout_are_one_story(engine):
