@@ -32,7 +32,6 @@ class Fetch:
     records: list[Record]
     cursor: str | None
     skipped: list[str] = field(default_factory=list)
-    advance_cursor: bool = True
     state_updates: dict[str, Any] = field(default_factory=dict)
     # Part of the task failed (e.g. one PubMed batch): what was read is stored, the cursor
     # stays, and the poll reports the failure.
@@ -121,14 +120,11 @@ def attempt_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: dat
     with session_scope(engine) as session:
         result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
                               seen_at=run_started, cursor=fetched.cursor,
-                              advance_cursor=fetched.advance_cursor)
+                              error=redact("; ".join(fetched.errors)) if fetched.errors else None)
         state = get_state(session, source=task.source, query=task.query)
         for name, value in fetched.state_updates.items():
             setattr(state, name, value)
         session.add(state)
-        if fetched.errors:
-            record_failure(session, source=task.source, query=task.query, at=utcnow(),
-                           error=redact("; ".join(fetched.errors)))
     result.skipped.extend(fetched.skipped)
     result.errors.extend(fetched.errors)
     progress("task_done", task=task, result=result)

@@ -41,25 +41,24 @@ def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             end = run_started.date()
             result = Fetch([], cursor=end.isoformat())
             seen: set[str] = set()
-            failures: list[str] = []
             for number, batch in enumerate(pubmed.fetch_batches(eutils, term, start, end), 1):
-                _take_batch(batch, result, seen, failures)
+                _take_batch(batch, result, seen)
                 progress("page", source="pubmed", label=label, page=number,
                          records=len(result.records), total=None)
-            return _settle(result, failures)
+            return result
         return fetch
 
     return [Task("pubmed", topic.id, topic.pubmed, fetcher(topic.pubmed, topic.id), topic=topic.id)
             for topic in watchlist.topics if topic.pubmed]
 
 
-def _take_batch(batch: pubmed.Batch, result: Fetch, seen: set[str], failures: list[str]) -> None:
+def _take_batch(batch: pubmed.Batch, result: Fetch, seen: set[str]) -> None:
     """Add one efetch batch's records (each PMID once); a batch that cannot be read is
-    noted as failed and contributes nothing."""
+    noted as failed (the poll then stores the rest and holds the watermark)."""
     try:
         parsed = pubmed.parse_batch(batch.body)
     except ParseError as error:
-        failures.append(f"batch of {batch.describe()} failed: {error}")
+        result.errors.append(f"batch of {batch.describe()} failed: {error}")
         return
     for record in parsed.records:
         if record.ids["pmid"] not in seen:
@@ -67,14 +66,6 @@ def _take_batch(batch: pubmed.Batch, result: Fetch, seen: set[str], failures: li
             result.records.append(record)
     result.skipped.extend(parsed.skipped)
     result.skipped.extend(f"PMID {pmid} was withdrawn by PubMed (DeleteCitation)" for pmid in parsed.deleted)
-
-
-def _settle(result: Fetch, failures: list[str]) -> Fetch:
-    """Keep what was read; if a batch failed, say so on the source state and hold the watermark."""
-    if failures:
-        result.errors.extend(failures)
-        result.advance_cursor = False
-    return result
 
 
 def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,

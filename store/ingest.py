@@ -17,7 +17,7 @@ from sqlalchemy import JSON, and_, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from sources.records import KEY_SCHEMES, Location, Record, canonical_key, key_rank, normalize_id
-from store.db import index_for_search
+from store.db import index_for_search, utcnow
 from store.models import (
     Change,
     DigestEntry,
@@ -72,16 +72,22 @@ def record_ids(record: Record) -> list[tuple[str, str]]:
 
 def ingest_batch(session: Session, records: Iterable[Record], *, source: str, query: str,
                  seen_at: datetime, cursor: str | None = None,
-                 advance_cursor: bool = True) -> BatchResult:
+                 error: str | None = None) -> BatchResult:
     """Store one (source, query) batch and, in the same transaction, its new cursor and a
-    success mark. The caller commits; nothing here is visible until it does."""
+    success mark. With `error` (part of the fetch failed) what arrived is stored, but the cursor
+    stays and the failure counts as one more in a row. The caller commits; nothing here is
+    visible until it does."""
     result = BatchResult()
     for chunk in _chunks(records, _CHUNK):
         _ingest_chunk(session, chunk, seen_at, result)
     state = get_state(session, source=source, query=query)
-    if advance_cursor:
-        state.cursor = cursor
+    failures = state.consecutive_failures
     mark_success(state, at=seen_at, count=result.fetched)
+    if error is None:
+        state.cursor = cursor
+    else:
+        state.consecutive_failures = failures
+        _note_failure(state, at=utcnow(), error=error)
     session.add(state)
     return result
 
@@ -568,8 +574,12 @@ def mark_success(state: SourceState, *, at: datetime, count: int) -> None:
 def record_failure(session: Session, *, source: str, query: str, at: datetime, error: str) -> None:
     """Note a failed (source, query) attempt without touching its cursor."""
     state = get_state(session, source=source, query=query)
+    _note_failure(state, at=at, error=error)
+    session.add(state)
+
+
+def _note_failure(state: SourceState, *, at: datetime, error: str) -> None:
     state.last_attempt_at = at
     state.last_error = error[:1000]
     state.last_error_at = at
     state.consecutive_failures += 1
-    session.add(state)

@@ -164,6 +164,19 @@ def test_malformed_batch_fails_alone_and_holds_the_watermark(engine, lit_setting
     assert st.cursor == TODAY.isoformat() and st.last_error is None
 
 
+def test_a_batch_failing_poll_after_poll_counts_as_failures_in_a_row(engine, lit_settings, lit_watchlist,
+                                                                    replay):
+    handler = EutilsHandler(synthetic_articles(600, end=TODAY, days=30), rate_limit=None, filter_queries=False)
+    replay.route("/eutils", handler)
+    for polls in (1, 2):
+        replay.inject("/eutils/efetch.fcgi", Fault(kind="invalid_json", body=b"<PubmedArticleSet><Pub"))
+        run(engine, lit_settings, lit_watchlist, topics=["hcc"])
+        st = state(engine, "hcc")
+        assert st.consecutive_failures == polls and st.cursor is None and "malformed XML" in st.last_error
+    run(engine, lit_settings, lit_watchlist, topics=["hcc"])
+    assert state(engine, "hcc").consecutive_failures == 0
+
+
 def test_esearch_error_fails_the_topic_with_its_message(engine, lit_settings, lit_watchlist, eutils, replay):
     replay.inject("/eutils/esearch.fcgi", Fault(status=200, body=fixture_bytes("pubmed/ncbi_samples_esearch.baderror.xml")))
     report = run(engine, lit_settings, lit_watchlist, topics=["hcc"])
