@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from hccwatch.poll import Fetch, PollReport, Progress, Task, poll
@@ -24,11 +23,10 @@ from hccwatch.pollers import plan
 from hccwatch.settings import ConfigError, Settings
 from hccwatch.watchlist import Topic, Watchlist, load_watchlist
 from sources.matching import is_cjk, normalize
-from store.db import session_scope
-from store.models import TopicMatch
+from store.models import ADHOC_TOPIC_PREFIX
 
 ADHOC_SOURCES = ("ctgov", "pubmed", "europepmc")
-PREFIX = "adhoc-"
+PREFIX = ADHOC_TOPIC_PREFIX
 MAX_TERM = 200
 BUNDLED_WATCHLIST = Path(__file__).with_name("watchlist.toml")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -115,14 +113,7 @@ def adhoc_search(engine: Engine, settings: Settings, watchlist: Watchlist, term:
             reasons = "; ".join(f"{s}: {why}" for s, why in unavailable.items())
             raise ConfigError(f"no source can run an ad-hoc search ({reasons})")
         report = poll(engine, settings, extended, tasks, progress=progress)
-    mark_adhoc(engine, topic.id)
     return AdhocResult(topic, report, unavailable)
-
-
-def mark_adhoc(engine: Engine, topic_id: str) -> None:
-    """Tag the topic matches of an ad-hoc search as such (they are not watchlist queries)."""
-    with session_scope(engine) as session:
-        session.execute(update(TopicMatch).where(TopicMatch.topic == topic_id).values(via="adhoc"))
 
 
 # ---------------------------------------------------------------- adding a term to the watchlist

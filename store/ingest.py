@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, col, select
 from sources.records import KEY_SCHEMES, Location, Record, canonical_key, key_rank, normalize_id
 from store.db import index_for_search, utcnow
 from store.models import (
+    ADHOC_TOPIC_PREFIX,
     Change,
     DigestEntry,
     Finding,
@@ -191,7 +192,7 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
         identifiers += [{"scheme": s, "value": v, "finding_id": fid} for s, v in record_ids(record)]
         sources.append({"finding_id": fid, "source": record.source, "first_seen_at": seen_at,
                         "content_hash": digest})
-        topics += [{"finding_id": fid, "topic": topic, "terms": list(terms), "via": _via(terms)}
+        topics += [{"finding_id": fid, "topic": topic, "terms": list(terms), "via": _via(topic, terms)}
                    for topic, terms in record.topics.items()]
     for model, values in ((Identifier, identifiers), (FindingSource, sources), (TopicMatch, topics)):
         bulk_insert(session, model, values)
@@ -243,9 +244,11 @@ def _finding_row(record: Record, seen_at: datetime, digest: str) -> dict[str, An
     return vars(row)
 
 
-def _via(terms: list[str]) -> str:
-    """'query' for the topic whose query found the record (the Tagger notes it as
-    'query: ...'), 'match' for topics whose terms it mentions."""
+def _via(topic: str, terms: list[str]) -> str:
+    """'adhoc' for an ad-hoc search's topic, 'query' for the topic whose query found the record
+    (the Tagger notes it as 'query: ...'), 'match' for topics whose terms it mentions."""
+    if topic.startswith(ADHOC_TOPIC_PREFIX):
+        return "adhoc"
     return "query" if any(t.startswith("query:") for t in terms) else "match"
 
 
@@ -434,7 +437,7 @@ def _tag(session: Session, finding: Finding, record: Record, seen_at: datetime,
         match = session.exec(select(TopicMatch).where(
             TopicMatch.finding_id == finding.id, TopicMatch.topic == topic)).first()
         if match is None:
-            session.add(TopicMatch(finding_id=finding.id, topic=topic, terms=list(terms), via=_via(terms)))
+            session.add(TopicMatch(finding_id=finding.id, topic=topic, terms=list(terms), via=_via(topic, terms)))
         elif not set(terms) <= set(match.terms):
             match.terms = sorted(set(match.terms) | set(terms))
             session.add(match)

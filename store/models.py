@@ -61,6 +61,9 @@ class FindingSource(SQLModel, table=True):
     content_hash: str = ""
 
 
+ADHOC_TOPIC_PREFIX = "adhoc-"  # the topic of an ad-hoc search; its matches have via "adhoc"
+
+
 class TopicMatch(SQLModel, table=True):
     """A Finding concerns a watchlist topic; `terms` are what matched (or the query)."""
 

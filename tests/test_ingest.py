@@ -237,3 +237,16 @@ def test_every_stored_finding_is_searchable_by_its_current_title(engine):
     renamed.title = "Hepatocellular carcinoma sample, renamed"
     store(engine, [renamed], at=T0 + timedelta(days=1))
     assert hits("renamed") == {"NCT09990001"} and hits("HCC sample") == set()
+
+
+def test_matches_of_an_ad_hoc_search_are_stored_as_ad_hoc(engine):
+    found = keytruda()
+    for record in found:
+        record.topics = {"adhoc-pembrolizumab": ["query: pembrolizumab"], "melanoma": ["melanoma"]}
+    store(engine, found)  # new findings: the bulk path
+    for record in found:
+        record.topics = {"adhoc-keytruda": ["query: keytruda"]}
+    store(engine, found, at=T0 + timedelta(days=1))  # stored findings: one by one
+    with session_scope(engine, write=False) as s:
+        vias = {(m.topic, m.via) for m in s.exec(select(TopicMatch))}
+    assert vias == {("adhoc-pembrolizumab", "adhoc"), ("melanoma", "match"), ("adhoc-keytruda", "adhoc")}
