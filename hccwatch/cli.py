@@ -20,9 +20,9 @@ from sqlalchemy.engine import Engine
 from hccwatch.settings import ConfigError, Settings, load_settings
 from hccwatch.watchlist import Watchlist, load_watchlist
 from store.db import StoreError, open_engine, session_scope
+from store.search import FILTER_SOURCES, KINDS
 
 SOURCES = ("ctgov", "pubmed", "europepmc", "feeds")
-KINDS = ("trial", "article", "preprint", "news")
 
 
 class App:
@@ -127,7 +127,7 @@ def print_poll_summary(report: Any) -> None:
 @cli.command()
 @click.option("--topic", metavar="T", help="Only findings tagged with this topic id.")
 @click.option("--kind", type=click.Choice(KINDS), help="Only this kind of finding.")
-@click.option("--source", type=click.Choice(SOURCES + ("adhoc",)), help="Only findings from this source.")
+@click.option("--source", type=click.Choice(FILTER_SOURCES), help="Only findings from this source.")
 @click.option("--since", metavar="DATE", help="Only findings first seen on or after DATE (2026-11-01).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many findings.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "atom"]), default="table",

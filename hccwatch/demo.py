@@ -35,10 +35,10 @@ def ctgov_studies(week: str) -> list[dict[str, Any]]:
     return studies
 
 
-def reset(*paths: Path) -> None:
-    for path in paths:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+def reset(db: Path) -> None:
+    """Remove the demo's database (with its WAL files) from an earlier run."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def demo_app(server: ReplayServer, db: Path, feeds: list[tuple[str, str, str]]) -> App:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from contextlib import ExitStack
 from functools import wraps
 from typing import Any
 
 import click
 
 from hccwatch.adhoc import ADHOC_SOURCES
-
-LOCAL_SOURCES = ("ctgov", "pubmed", "europepmc", "feeds", "adhoc")
+from store.search import FILTER_SOURCES
 
 
 def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,7 +57,7 @@ def web(app: Any, host: str, port: int, allow_remote: bool) -> None:
 @click.command()
 @click.argument("term")
 @click.option("--local", is_flag=True, help="Search stored findings only (no network).")
-@click.option("--source", "sources", multiple=True, type=click.Choice(LOCAL_SOURCES), metavar="S",
+@click.option("--source", "sources", multiple=True, type=click.Choice(FILTER_SOURCES), metavar="S",
               help=f"Live: search only this source ({', '.join(ADHOC_SOURCES)}); with --local: only "
                    "findings from this source. Repeatable.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
@@ -110,8 +108,7 @@ def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt:
     from store.queries import describe, list_findings
 
     try:
-        with ExitStack() as stack:
-            progress = stack.enter_context(progress_printer())
+        with progress_printer() as progress:
             result = adhoc_search(app.engine, app.settings, app.watchlist, term, sources or None,
                                   progress=progress)
     except ValueError as error:

@@ -40,6 +40,8 @@ from store.db import open_engine, session_scope
 from store.models import TopicMatch
 from store.queries import changes_of, describe, get_finding, links_of, list_findings
 from store.search import (
+    FILTER_SOURCES,
+    KINDS,
     Filters,
     Hit,
     distinct_values,
@@ -50,14 +52,12 @@ from store.search import (
     status_counts,
     topic_counts,
 )
-from web.atom import atom_feed
+from web.atom import atom_feed, finding_href, is_http_url
 from web.jobs import Job, Jobs
 from web.security import HEADERS, Csrf
 
 log = logging.getLogger("hccwatch.web")
 HERE = Path(__file__).parent
-KINDS = ("trial", "article", "preprint", "news")
-SOURCES = ("ctgov", "pubmed", "europepmc", "feeds", "adhoc")
 STATUS_ORDER = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION",
                 "ACTIVE_NOT_RECRUITING", "SUSPENDED", "COMPLETED", "TERMINATED", "WITHDRAWN")
 FACET_TTL = 60.0
@@ -67,14 +67,6 @@ ID_LINKS = {"nct": "https://clinicaltrials.gov/study/{}", "pmid": "https://pubme
 
 
 # ---------------------------------------------------------------- template helpers
-
-def is_http_url(value: Any) -> bool:
-    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
-
-
-def finding_href(key: str) -> str:
-    return "/findings/" + quote(key, safe=":@")
-
 
 def id_link(scheme: str, value: str) -> str | None:
     """The public page of an identifier (None when there is none to link)."""
@@ -202,7 +194,7 @@ def _choice(params: Mapping[str, str], name: str, allowed: Sequence[str] | None 
 def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
     """Filters from the query string; unusable values are dropped and said so."""
     problems: list[str] = []
-    source = _choice(params, "source", SOURCES)
+    source = _choice(params, "source", FILTER_SOURCES)
     filters = Filters(
         q=" ".join((params.get("q") or "").split())[:200], topic=_choice(params, "topic"),
         kind=_choice(params, "kind", KINDS), sources=(source,) if source else (),
@@ -238,7 +230,7 @@ def findings_page(request: Request) -> HTMLResponse:
     links = {"next": page_link(params, offset=offset + page.limit) if page.has_next else None,
              "prev": page_link(params, offset=max(0, offset - page.limit)) if offset else None}
     return site.render(request, "findings.html", page=page, rows=rows, filters=filters,
-                       problems=problems, facets=facets, kinds=KINDS, sources=SOURCES,
+                       problems=problems, facets=facets, kinds=KINDS, sources=FILTER_SOURCES,
                        links=links, params=params)
 
 

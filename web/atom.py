@@ -42,8 +42,14 @@ def _entry_id(item: dict[str, Any]) -> str:
     return f"urn:hccwatch:finding:{quote(item['key'], safe=':/@')}"
 
 
-def _is_http(url: str | None) -> bool:
-    return (url or "").startswith(("http://", "https://"))
+def is_http_url(value: Any) -> bool:
+    """A link that may go into a page or a feed as it is (http or https)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def finding_href(key: str) -> str:
+    """The path of a finding's page in the web app."""
+    return "/findings/" + quote(key, safe=":@")
 
 
 def atom_feed(items: Sequence[dict[str, Any]], *, title: str, feed_id: str,
@@ -73,8 +79,9 @@ def _entry(feed: ET.Element, item: dict[str, Any], base_url: str | None) -> None
     _sub(entry, "title", item.get("title") or item["key"])
     _sub(entry, "id", _entry_id(item))
     _sub(entry, "updated", _timestamp(item.get("first_seen")))
-    page = f"{base_url.rstrip('/')}/findings/{quote(item['key'], safe=':@')}" if base_url else None
-    if _is_http(item.get("url")):
+    page = base_url.rstrip("/") + finding_href(item["key"]) if base_url else None
+    linked = is_http_url(item.get("url"))
+    if linked:
         _sub(entry, "link", rel="alternate", href=item["url"])
         if page:
             _sub(entry, "link", rel="related", href=page, type="text/html")
@@ -83,6 +90,6 @@ def _entry(feed: ET.Element, item: dict[str, Any], base_url: str | None) -> None
     label = " · ".join(filter(None, [item.get("kind"), item.get("evidence"), item.get("status")]))
     summary = (label + ". " if label else "") + (item.get("summary") or "")[:1000]
     # An entry without an alternate link must carry content (RFC 4287, 4.1.2).
-    _sub(entry, "summary" if _is_http(item.get("url")) or page else "content", summary, type="text")
+    _sub(entry, "summary" if linked or page else "content", summary, type="text")
     for topic in item.get("topics") or []:
         _sub(entry, "category", term=topic)
