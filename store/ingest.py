@@ -155,25 +155,54 @@ class _Known:
 
 def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, result: BatchResult) -> None:
     """Wholly new records are inserted together; unchanged ones are counted without a write;
-    everything else (merges, updates, placeholders) goes through upsert_record one by one."""
+    everything else (merges, updates, placeholders) goes through upsert_record one by one.
+    What the store knew is read again only before a record whose identifiers (or findings)
+    an earlier write of this chunk touched."""
     known = _Known.load(session, chunk)
     linked = {(scheme, value) for record in chunk for scheme, value, _ in link_targets(record)}
     fresh: list[tuple[Record, str]] = []
     claimed: set[tuple[str, str]] = set()
+    touched = _Touched()
     for index, record in enumerate(chunk):
         result.fetched += 1
         pairs, digest = record_ids(record), content_hash(record)
+        if touched.affects(known, pairs):
+            known, touched = _Known.load(session, chunk[index:]), _Touched()
         if not any(p in known.ids or p in claimed or p in linked for p in pairs):
             claimed.update(pairs)
             fresh.append((record, digest))
         elif known.unchanged(record, pairs, digest):
             result.unchanged += 1
         else:
+            for written, _ in fresh:
+                touched.add(known, written, record_ids(written))
             _insert_fresh(session, fresh, seen_at, result)
             fresh = []
-            _count(result, upsert_record(session, record, seen_at=seen_at))
-            known = _Known.load(session, chunk[index + 1:])
+            outcome = upsert_record(session, record, seen_at=seen_at)
+            _count(result, outcome)
+            touched.add(known, record, pairs, outcome.finding.id)
     _insert_fresh(session, fresh, seen_at, result)
+
+
+@dataclass(slots=True)
+class _Touched:
+    """The identifiers and findings that writes since `_Known.load` may have changed: the
+    records' own identifiers and link targets (placeholders), and the findings those named
+    (merges move identifiers between them)."""
+
+    pairs: set[tuple[str, str]] = field(default_factory=set)
+    finding_ids: set[int] = field(default_factory=set)
+
+    def add(self, known: _Known, record: Record, pairs: list[tuple[str, str]],
+            finding_id: int | None = None) -> None:
+        new = {*pairs, *((scheme, value) for scheme, value, _ in link_targets(record))}
+        self.pairs |= new
+        self.finding_ids.update(known.ids[p] for p in new if p in known.ids)
+        if finding_id is not None:
+            self.finding_ids.add(finding_id)
+
+    def affects(self, known: _Known, pairs: list[tuple[str, str]]) -> bool:
+        return any(p in self.pairs or known.ids.get(p) in self.finding_ids for p in pairs)
 
 
 def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: datetime,

@@ -250,3 +250,20 @@ def test_matches_of_an_ad_hoc_search_are_stored_as_ad_hoc(engine):
     with session_scope(engine, write=False) as s:
         vias = {(m.topic, m.via) for m in s.exec(select(TopicMatch))}
     assert vias == {("adhoc-pembrolizumab", "adhoc"), ("melanoma", "match"), ("adhoc-keytruda", "adhoc")}
+
+
+def test_an_identifier_first_written_by_an_update_is_known_to_later_records_of_the_batch(engine):
+    def article(**ids):
+        return Record(source="pubmed", kind="article", ids=ids, title="Sintilimab plus IBI305 in HCC",
+                      url="https://pubmed.ncbi.nlm.nih.gov/38000002/")
+
+    # The second record adds a PMCID to the first one's finding; the third names only that
+    # PMCID, so it must be recognised as the same finding, not inserted as a new one.
+    batch = [article(pmid="38000002", doi="10.1/y"), article(pmid="38000002", pmcid="PMC7000002"),
+             article(pmcid="PMC7000002")]
+    result = store(engine, batch)
+    assert result.new == 1 and result.fetched == 3
+    with session_scope(engine, write=False) as s:
+        assert s.exec(select(func.count()).select_from(Finding)).one() == 1
+        assert {(i.scheme, i.value) for i in s.exec(select(Identifier))} == {
+            ("pmid", "38000002"), ("doi", "10.1/y"), ("pmcid", "PMC7000002")}

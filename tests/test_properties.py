@@ -77,12 +77,12 @@ SEEN_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 TABLES = ("finding", "identifier", "findingsource", "topicmatch", "link", "change", "sourcestate")
 
 
-def canonical_dump(engine) -> str:
+def canonical_dump(engine, tables: tuple[str, ...] = TABLES) -> str:
     """Every table's rows with database ids replaced by finding keys, sorted."""
     with engine.connect() as conn:
         keys = dict(conn.execute(text("SELECT id, key FROM finding")).all())
         dump = {}
-        for table in TABLES:
+        for table in tables:
             rows = [dict(r._mapping) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
             for row in rows:
                 row.pop("id", None)
@@ -117,6 +117,32 @@ def reference() -> str:
 def test_same_records_in_any_order_and_repetition_end_in_the_same_database(reference, order,
                                                                            repeats):
     assert ingest(list(order) + repeats) == reference
+
+
+def ingest_in_one_batch(order: list[int]) -> str:
+    """The records in one batch per source (as a poll stores them), cursors left out."""
+    engine = open_engine("sqlite://")
+    try:
+        records = [RECORDS[index] for index in order]
+        with session_scope(engine) as session:
+            for source in dict.fromkeys(record.source for record in records):
+                ingest_batch(session, [r for r in records if r.source == source], source=source,
+                             query="q", seen_at=SEEN_AT, cursor="2026-11-23")
+        return canonical_dump(engine, TABLES[:-1])
+    finally:
+        engine.dispose()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.permutations(range(len(RECORDS))), st.lists(st.integers(0, len(RECORDS) - 1),
+                                                      max_size=8), st.randoms())
+def test_one_batch_in_any_order_with_repeats_ends_as_record_by_record(reference, order, repeats,
+                                                                       rng):
+    mixed = list(order) + repeats
+    rng.shuffle(mixed)
+    expected = json.loads(reference)
+    expected.pop("sourcestate")
+    assert json.loads(ingest_in_one_batch(mixed)) == expected
 
 
 HOSTS = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,6}){1,2}", fullmatch=True)
