@@ -292,6 +292,7 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
     """Insert or merge one Record; a second identical record changes nothing at all."""
     finding = resolve(session, record_ids(record))
     digest = content_hash(record)
+    source_row: FindingSource | None = None  # this source's row for the finding, if any
     if finding is None:
         finding = _create(session, record, seen_at=seen_at, digest=digest)
         session.add(finding)
@@ -302,14 +303,17 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
         _fill(finding, record, digest)
         finding.placeholder = False
         finding.first_seen_at = seen_at
+        source_row = _source_row(session, finding.id, record.source)
         outcome = Outcome("new", finding)
     else:
-        source_row = _source_row(session, finding.id, record.source)
+        rows = {row.source: row for row in session.exec(
+            select(FindingSource).where(FindingSource.finding_id == finding.id))}
+        source_row = rows.get(record.source)
         if source_row is not None and source_row.content_hash == digest:
-            _tag(session, finding, record, seen_at, digest)
+            _tag(session, finding, record, seen_at, digest, source_row)
             return Outcome("unchanged", finding)
-        lead = leads(finding, record)
-        changes = diff(finding, record, seen_at=seen_at)
+        lead = leads(set(rows), record)
+        changes = diff(finding, record, seen_at=seen_at, sources=set(rows))
         if not lead:  # a secondary source may still bring news of a retraction
             changes = [c for c in changes if c.significance == "retraction"]
         session.add_all(changes)
@@ -321,7 +325,7 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
     session.add(finding)
     session.flush()
     _add_identifiers(session, finding, record)
-    _tag(session, finding, record, seen_at, digest)
+    _tag(session, finding, record, seen_at, digest, source_row)
     _link_mentions(session, finding, record, seen_at)
     return outcome
 
@@ -392,10 +396,10 @@ def source_rank(source: str) -> int:
     return SOURCE_RANK.get(source, len(SOURCE_RANK))
 
 
-def leads(finding: Finding, record: Record) -> bool:
+def leads(sources: set[str], record: Record) -> bool:
     """Whether the record's source ranks at least as high as every source already reporting
-    the finding (so its values win)."""
-    ranks = [source_rank(s) for s in _sources(finding)]
+    the finding (`sources`), so its values win."""
+    ranks = [source_rank(s) for s in sources]
     return not ranks or source_rank(record.source) <= min(ranks)
 
 
@@ -452,10 +456,9 @@ def _source_row(session: Session, finding_id: int | None, source: str) -> Findin
 
 
 def _tag(session: Session, finding: Finding, record: Record, seen_at: datetime,
-         digest: str) -> None:
-    """Record the source (with its content hash) and the topic matches of a finding, writing
-    only what is missing or different."""
-    row = _source_row(session, finding.id, record.source)
+         digest: str, row: FindingSource | None) -> None:
+    """Record the source (with its content hash; `row` is its stored row, if any) and the
+    topic matches of a finding, writing only what is missing or different."""
     if row is None:
         session.add(FindingSource(finding_id=finding.id, source=record.source,
                                   first_seen_at=seen_at, content_hash=digest))
@@ -509,8 +512,9 @@ def _placeholder(session: Session, scheme: str, value: str, seen_at: datetime) -
     return target
 
 
-def diff(finding: Finding, record: Record, *, seen_at: datetime) -> list[Change]:
-    """The Change events between what is stored and a newer record of the same thing."""
+def diff(finding: Finding, record: Record, *, seen_at: datetime, sources: set[str]) -> list[Change]:
+    """The Change events between what is stored and a newer record of the same thing
+    (`sources`: those already reporting it; only one of them can rename it)."""
     def change(name: str, old: Any, new: Any, significance: str) -> Change:
         return Change(finding_id=finding.id, field=name, old=_text(old), new=_text(new),
                       seen_at=seen_at, significance=significance, source=record.source)
@@ -526,19 +530,11 @@ def diff(finding: Finding, record: Record, *, seen_at: datetime) -> list[Change]
         changes.append(change("results_first_posted", None, new_results, "results"))
     if record.evidence == "retracted" and finding.evidence != "retracted":
         changes.append(change("evidence", finding.evidence, "retracted", "retraction"))
-    if record.title and record.title != finding.title and record.source in _sources(finding):
+    if record.title and record.title != finding.title and record.source in sources:
         changes.append(change("title", finding.title, record.title, "minor"))
     if record.kind == "trial":
         changes.extend(site_changes(finding, record, change))
     return changes
-
-
-def _sources(finding: Finding) -> set[str]:
-    session = Session.object_session(finding)
-    if session is None or finding.id is None:
-        return set()
-    return {row.source for row in session.exec(select(FindingSource).where(
-        FindingSource.finding_id == finding.id))}
 
 
 def status_significance(status: str) -> str:
