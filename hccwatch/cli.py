@@ -74,7 +74,25 @@ def parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Commands in modules of their own, loaded only when they run (or --help lists them): a
+# `hccwatch show` need not load Prefect's client, the digest renderer or the web app.
+LAZY_COMMANDS = {"serve": "hccwatch.serve_cli", "run": "hccwatch.serve_cli",
+                 "digest": "hccwatch.digest_cli", "web": "hccwatch.web_cli",
+                 "search": "hccwatch.web_cli"}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            return getattr(import_module(LAZY_COMMANDS[name]), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="hccwatch")
 def cli() -> None:
     """hccwatch: watches ClinicalTrials.gov, PubMed, Europe PMC and news feeds for one
@@ -249,11 +267,6 @@ def demo(app: App, keep: bool) -> None:
     sys.exit(run_demo(keep=keep))
 
 
-cli.add_command(import_module("hccwatch.serve_cli").serve)
-cli.add_command(import_module("hccwatch.serve_cli").run)
-cli.add_command(import_module("hccwatch.digest_cli").digest)
-cli.add_command(import_module("hccwatch.web_cli").web)
-cli.add_command(import_module("hccwatch.web_cli").search)
 
 
 def main() -> None:

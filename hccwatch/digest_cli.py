@@ -8,7 +8,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -27,11 +26,9 @@ from digests.send import (
     new_message_id,
     record_pending,
 )
+from hccwatch.cli import App, fail_cleanly, pass_app
 from hccwatch.settings import ConfigError, Settings
 from store.db import session_scope, utcnow
-
-if TYPE_CHECKING:
-    from hccwatch.cli import App
 
 
 @dataclass(frozen=True)
@@ -165,18 +162,14 @@ def transmit(app: App, period: Period, letter: Letter) -> Outcome:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Folder for the digest files (dry run: default the current folder).")
 @click.option("--force", is_flag=True, help="Send again a period that was already sent (same content).")
-@click.pass_context
-def digest(ctx: click.Context, period: str | None, dry_run: bool, out: Path | None,
+@pass_app
+def digest(app: App, period: str | None, dry_run: bool, out: Path | None,
            force: bool) -> None:
     """Make the weekly digest of what is new and what changed, and mail it once.
 
     Sends to HCCWATCH_MAIL_TO over SMTP (HCCWATCH_SMTP_*), or writes an .eml into
     HCCWATCH_OUTBOX when no SMTP host is set. A period already sent is not sent again.
     Exits 1 if sending failed (nothing is marked sent; run again to retry)."""
-    # Imported here: hccwatch.cli registers this command, so it cannot be imported at load time.
-    from hccwatch.cli import App, fail_cleanly
-
-    app = ctx.ensure_object(App)
     try:
         report = fail_cleanly(make_digest)(app, period, dry_run=dry_run, out=out, force=force)
     except PeriodError as error:

@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import httpx
 
+from hccwatch.cli import App, do_poll, fail_cleanly, pass_app
 from hccwatch.settings import ConfigError, data_dir
 from hccwatch.watchlist import WEEKDAYS, Watchlist
-
-if TYPE_CHECKING:
-    from hccwatch.cli import App
 
 POLL_EVERY = timedelta(hours=6)
 SERVER_START_TIMEOUT = 120.0
@@ -127,23 +125,16 @@ def deployments(watchlist: Watchlist) -> list[Any]:
     ]
 
 
-def with_app(ctx: click.Context, body: Any) -> None:
-    """Run `body(app)` as the other commands run theirs. hccwatch.cli is imported here, not at
-    the top, because it registers this module's commands (a cycle under `python -m`)."""
-    from hccwatch.cli import App, fail_cleanly
-
-    fail_cleanly(body)(ctx.ensure_object(App))
-
-
 @click.command()
-@click.pass_context
-def serve(ctx: click.Context) -> None:
+@pass_app
+@fail_cleanly
+def serve(app: App) -> None:
     """Run the schedules: poll every 6 hours, the digest weekly (the watchlist's
     digest_weekday and digest_hour, in its timezone). Stop with Ctrl-C.
 
     Uses the Prefect server at PREFECT_API_URL if set; otherwise starts a local one
     (SQLite, under the hccwatch data folder) and stops it again on exit."""
-    with_app(ctx, serve_schedules)
+    serve_schedules(app)
 
 
 def stop_on_signals() -> None:
@@ -171,18 +162,18 @@ def serve_schedules(app: App) -> None:
 
 
 @click.command()
-@click.pass_context
-def run(ctx: click.Context) -> None:
+@pass_app
+@fail_cleanly
+def run(app: App) -> None:
     """Poll every source once, then make this period's digest (no schedules, no Prefect
     server).
 
     Exits 1 if any source failed (everything else is still stored and the digest is still
     made: its sources line says what failed) or if sending the digest failed."""
-    with_app(ctx, run_once)
+    run_once(app)
 
 
 def run_once(app: App) -> None:
-    from hccwatch.cli import do_poll
     from hccwatch.digest_cli import echo_report, make_digest
 
     polled = do_poll(app)

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
 
 from hccwatch.adhoc import ADHOC_SOURCES
+from hccwatch.cli import App, fail_cleanly, findings_table, pass_app, print_poll_summary
 from store.search import FILTER_SOURCES
-
-
-def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Pass the group's App first and turn configuration errors into exit 2, like cli.py does."""
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hccwatch.cli import App, fail_cleanly
-
-        app = click.get_current_context().ensure_object(App)
-        return fail_cleanly(func)(app, *args, **kwargs)
-    return wrapper
 
 
 @click.command()
@@ -34,8 +22,9 @@ def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--allow-remote", is_flag=True,
               help="Allow a non-loopback --host. The pages have no login: anyone who can reach "
                    "the address can read the findings and start searches.")
-@with_app
-def web(app: Any, host: str, port: int, allow_remote: bool) -> None:
+@pass_app
+@fail_cleanly
+def web(app: App, host: str, port: int, allow_remote: bool) -> None:
     """Browse stored findings in a local web page: search, filters, topics, digests, source
     health, Atom feeds, and live searches of the sources."""
     from web.security import LOOPBACK_NAMES, is_loopback
@@ -64,8 +53,9 @@ def web(app: Any, host: str, port: int, allow_remote: bool) -> None:
               help="At most this many findings.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
-@with_app
-def search(app: Any, term: str, local: bool, sources: tuple[str, ...], limit: int,
+@pass_app
+@fail_cleanly
+def search(app: App, term: str, local: bool, sources: tuple[str, ...], limit: int,
            fmt: str) -> None:
     """Search the sources live for TERM and store what they return (tagged ad-hoc), or with
     --local search the stored findings (full text, English or Chinese).
@@ -102,7 +92,6 @@ def _search_local(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt
 
 def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str) -> int:
     from hccwatch.adhoc import adhoc_search
-    from hccwatch.cli import print_poll_summary
     from hccwatch.progress import progress_printer
     from store.db import session_scope
     from store.queries import describe, list_findings
@@ -126,7 +115,6 @@ def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt:
 
 
 def _table(data: list[dict[str, Any]], *, with_match: bool = False) -> str:
-    from hccwatch.cli import findings_table
 
     if not data:
         return "Nothing found."
