@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sources.http import HttpClient, ParseError
-from sources.records import Contact, Location, ParsedPage, Record, find_nct_ids, parse_each
+from sources.records import Contact, Location, ParsedPage, Record, find_nct_ids, nct_url, parse_each
 
 SOURCE = "ctgov"
 QUERY_AREAS = ("cond", "intr", "term", "locn")
@@ -19,10 +19,6 @@ STATUSES = {
 }
 PHASE_LABELS = {"EARLY_PHASE1": "Early Phase 1", "PHASE1": "Phase 1", "PHASE2": "Phase 2",
                 "PHASE3": "Phase 3", "PHASE4": "Phase 4", "NA": "N/A"}
-
-
-def study_url(nct_id: str) -> str:
-    return f"https://clinicaltrials.gov/study/{nct_id}"
 
 
 def build_params(query: Mapping[str, str], *, since: str | None, page_size: int = 1000,
@@ -105,7 +101,7 @@ def parse_study(study: Mapping[str, Any]) -> Record:
         kind="trial",
         ids={"nct": nct_id},
         title=ident.get("briefTitle") or ident.get("officialTitle") or nct_id,
-        url=study_url(nct_id),
+        url=nct_url(nct_id),
         summary=summary,
         published=_date(status_mod, "studyFirstPostDateStruct"),
         updated=_date(status_mod, "lastUpdatePostDateStruct"),
@@ -162,10 +158,6 @@ def trial_evidence(phases: list[str], design: Mapping[str, Any]) -> str:
     randomized = _dict(design, "designInfo").get("allocation") == "RANDOMIZED"
     kind = "RCT" if randomized else "trial"
     return f"Phase {'/'.join(numbers)} {kind}" if numbers else ("RCT" if randomized else "trial")
-
-
-def phase_label(phases: list[str]) -> str:
-    return ", ".join(PHASE_LABELS.get(p, p) for p in phases) or "—"
 
 
 def _intervention(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ import lxml.html
 from lxml import etree
 
 from sources.http import HttpClient, ParseError, SourceError
-from sources.pubmed import SAFE_PARSER, evidence_label, lang_of, pubmed_url
-from sources.records import ParsedPage, Record, find_nct_ids, parse_each
+from sources.literature import SAFE_PARSER, evidence_label, lang_of
+from sources.records import ParsedPage, Record, find_nct_ids, id_page, parse_each, pubmed_url
 
 SOURCE = "europepmc"
 RATE = 5.0  # Europe PMC documents no limit; stay polite
@@ -188,7 +188,7 @@ def _url(ids: dict[str, str | None], source: str, ident: str) -> str:
     if ids.get("pmid"):
         return pubmed_url(ids["pmid"])
     if ids.get("doi"):
-        return f"https://doi.org/{ids['doi']}"
+        return id_page("doi", ids["doi"])
     return europepmc_url(source, ident)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("trial", "article", "preprint", "news")
@@ -14,6 +14,9 @@ KEY_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
 # Not \b: in Chinese text an NCT number sits right against CJK characters ("NCT03434379研究").
 NCT_RE = re.compile(r"(?<![A-Za-z0-9])NCT\d{8}(?!\d)", re.IGNORECASE)
 _DOI_PREFIX_RE = re.compile(r"^(https?://(dx\.)?doi\.org/|doi:)", re.IGNORECASE)
+# The public page of each identifier scheme (a url: identifier is its own page).
+ID_PAGES = {"nct": "https://clinicaltrials.gov/study/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
+            "doi": "https://doi.org/{}", "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/"}
 
 
 @dataclass(slots=True)
@@ -73,9 +76,6 @@ class Record:
     @property
     def key(self) -> str:
         return canonical_key(self.ids)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def key_rank(key: str) -> int:
@@ -149,3 +149,17 @@ def find_nct_ids(text: str) -> list[str]:
     for match in NCT_RE.finditer(text):
         seen.setdefault(match.group(0).upper(), None)
     return list(seen)
+
+
+def id_page(scheme: str, value: str) -> str | None:
+    """The public page of an identifier (None for a scheme without one, such as url)."""
+    pattern = ID_PAGES.get(scheme)
+    return pattern.format(value) if pattern else None
+
+
+def nct_url(nct_id: str) -> str:
+    return ID_PAGES["nct"].format(nct_id)
+
+
+def pubmed_url(pmid: str) -> str:
+    return ID_PAGES["pmid"].format(pmid)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sources import clinicaltrials, europepmc, feeds, pubmed
+from sources import clinicaltrials, europepmc, feeds, pubmed_parse
 from sources.http import SourceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,7 +42,7 @@ def parse_feed(body: bytes) -> Any:
 PARSERS = (
     Corpus("ctgov", ("*.json",), clinicaltrials.parse_page),
     Corpus("pubmed", ("metapub_*.xml", "biopython_pubmed*.xml", "constructed_*.xml"),
-           pubmed.parse_batch),
+           pubmed_parse.parse_batch),
     Corpus("europepmc", ("*.json",), europepmc.parse_page),
     Corpus("feeds", ("*.xml", "*.html"), parse_feed),
 )

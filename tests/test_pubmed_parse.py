@@ -7,13 +7,8 @@ import pytest
 from conftest import fixture_bytes
 
 from sources.http import ParseError, SourceError
-from sources.pubmed import (
-    HistoryExpired,
-    evidence_label,
-    parse_batch,
-    parse_search,
-    raise_for_error_document,
-)
+from sources.literature import evidence_label
+from sources.pubmed_parse import HistoryExpired, parse_batch, parse_search, raise_for_error_document
 
 
 def one(name: str):
