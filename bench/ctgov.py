@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from hccwatch.demo import DEMO_DATA
 from hccwatch.poll import Tagger, poll
 from hccwatch.pollers import plan
-from hccwatch.replay import CtgovHandler, ReplayServer, cloned_studies, studies_from_recordings
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
+from replay.demo import DEMO_DATA
+from replay.server import CtgovHandler, ReplayServer, cloned_studies, studies_from_recordings
 from sources.clinicaltrials import parse_page
 from store.db import open_engine, session_scope, utcnow
 from store.ingest import ingest_batch

@@ -20,9 +20,9 @@ from xml.sax.saxutils import escape
 
 from hccwatch.poll import poll
 from hccwatch.pollers import plan
-from hccwatch.replay import ReplayServer, Request, Response, StaticHandler
 from hccwatch.settings import Settings
 from hccwatch.watchlist import Feed, Watchlist, load_watchlist
+from replay.server import ReplayServer, Request, Response, StaticHandler
 from store.db import open_engine
 
 LATENCY = 0.2

@@ -22,7 +22,7 @@ DOCTYPE = (b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//
 def article_set(count: int) -> bytes:
     """`count` articles cycled from the real recordings (reference lists included), each with
     its own PMID and DOI so that none deduplicates into another."""
-    from hccwatch.replay_literature import articles_from_recordings
+    from replay.literature import articles_from_recordings
 
     sources = articles_from_recordings(p.read_bytes() for p in sorted(FIXTURES.glob("metapub_*.xml")))
     parts = []
@@ -72,7 +72,7 @@ def bare_walk(body: bytes) -> int:
 def parse_rows(count: int) -> list[dict]:
     from Bio import Entrez
 
-    from sources.pubmed import ParsedBatch, iter_records
+    from sources.pubmed_parse import ParsedBatch, iter_records
 
     body = article_set(count)
     ours, bare = 0.0, 0.0
@@ -95,7 +95,7 @@ def _ingest_child(path: str, tmp: str, queue: multiprocessing.Queue) -> None:
     """Interleaved, best of INGEST_ROUNDS each (the machine's speed drifts between minutes): a
     parse-only pass over the file, and a full ingest of it into a fresh store in one batch (one
     transaction). Reports the stored count, both CPU rates and the peak RSS."""
-    from sources.pubmed import ParsedBatch, iter_records
+    from sources.pubmed_parse import ParsedBatch, iter_records
     from store.db import open_engine, session_scope
     from store.ingest import ingest_batch
 
@@ -150,10 +150,11 @@ def ingest_rows(count: int) -> list[dict]:
 
 
 def backfill_rows(hits: int) -> list[dict]:
-    from hccwatch.replay import ReplayServer
-    from hccwatch.replay_literature import EutilsHandler, synthetic_articles
+    from replay.literature import EutilsHandler, synthetic_articles
+    from replay.server import ReplayServer
     from sources.http import make_client
-    from sources.pubmed import Eutils, fetch_batches, parse_batch
+    from sources.pubmed import Eutils, fetch_batches
+    from sources.pubmed_parse import parse_batch
 
     today = date.today()
     handler = EutilsHandler(synthetic_articles(hits, end=today, days=730), rate_limit=3.0,

@@ -8,31 +8,17 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from hccwatch.cli import App, do_poll
-from hccwatch.replay import CtgovHandler, ReplayServer, studies_from_recordings
 from hccwatch.settings import data_dir, load_settings
 from hccwatch.watchlist import Feed, load_watchlist
+from replay.demo import add_feed_routes, add_literature_routes, ctgov_studies
+from replay.server import CtgovHandler, ReplayServer
 from store.db import session_scope
 
-DEMO_DATA = Path(__file__).with_name("demo_data")
 FEED_KINDS = {"demo-regulator": "regulator"}
-
-
-def ctgov_studies(week: str) -> list[dict[str, Any]]:
-    files = sorted((DEMO_DATA / "ctgov" / "recorded").glob("*.json"))
-    files += sorted((DEMO_DATA / "ctgov" / week).glob("*.json"))
-    studies = studies_from_recordings(f.read_bytes() for f in files)
-    if week != "week1":
-        today = datetime.now(UTC).date().isoformat()
-        for study in studies:
-            status = study["protocolSection"].get("statusModule", {})
-            if study["protocolSection"]["identificationModule"]["nctId"].startswith("NCT99"):
-                status.setdefault("lastUpdatePostDateStruct", {})["date"] = today
-    return studies
 
 
 def reset(db: Path) -> None:
@@ -60,23 +46,21 @@ def heading(text: str) -> None:
 
 
 def run_demo(*, keep: bool = False, db: Path | None = None) -> int:
-    from hccwatch.poll_feeds import add_demo_routes as add_feeds
-    from hccwatch.replay_literature import add_demo_routes as add_literature
-
     db = db or data_dir() / "demo.sqlite3"
     if not keep:
         reset(db)
-    handler = CtgovHandler(ctgov_studies("week1"))
+    today = datetime.now(UTC).date()
+    handler = CtgovHandler(ctgov_studies("week1", today=today))
     with ReplayServer() as server:
         server.route("/ctgov", handler)
-        add_literature(server, DEMO_DATA)
-        app = demo_app(server, db, add_feeds(server, DEMO_DATA))
+        add_literature_routes(server, today=today)
+        app = demo_app(server, db, add_feed_routes(server))
         click.echo("hccwatch demo: offline, on recorded responses plus constructed sample trials "
                    "and news (NCT99000001-3 are not real studies)")
         click.echo(f"replay server {server.url}; demo database {db}")
         heading("Week 1: first poll of every source")
         first = do_poll(app)
-        handler.studies = ctgov_studies("week2")
+        handler.studies = ctgov_studies("week2", today=today)
         heading("Week 2: the registry changed; polling again")
         second = do_poll(app)
         show_results(app)

@@ -17,8 +17,9 @@ from sources.http import SourceError, redact
 from sources.matching import PlaceSpec, match_topics, watched_sites
 from sources.records import Record
 from store.db import session_scope, utcnow
-from store.ingest import BatchResult, get_state, ingest_batch, record_failure
+from store.ingest import BatchResult, ingest_batch
 from store.models import PollRun
+from store.state import get_state, record_failure
 from store.stories import assign_stories
 
 log = logging.getLogger("hccwatch.poll")

@@ -1,6 +1,6 @@
 """Polling news feeds: one Task per watchlist feed over one shared, per-host rate-limited client.
 The task's cursor keeps the feed's validators (ETag, Last-Modified) so an unchanged feed costs
-one 304 and no parsing; items that match no topic are dropped. Also the demo's feed routes."""
+one 304 and no parsing; items that match no topic are dropped."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from hccwatch.poll import Fetch, Progress, Tagger, Task
 from hccwatch.pollers import client_for
-from hccwatch.replay import ReplayServer, StaticHandler
 from hccwatch.settings import Settings
 from hccwatch.watchlist import Feed, Watchlist
 from sources import feeds
@@ -90,25 +88,3 @@ def keep_first_dates(records: Sequence[Record], undated: Mapping[str, str]) -> d
             record.published = undated.get(record.key, record.published)
             remembered[record.key] = record.published
     return remembered
-
-
-# ---------------------------------------------------------------- demo
-
-DEMO_FEEDS = (
-    ("demo-oncology-news", "constructed_oncology_news_en.xml", "en", "application/rss+xml"),
-    ("demo-google-news-zh", "constructed_google_news_zh.xml", "zh", "application/rss+xml"),
-    ("demo-regulator", "constructed_regulator_press_en.xml", "en", "application/rss+xml"),
-)
-
-
-def add_demo_routes(server: ReplayServer, demo_dir: Path) -> list[tuple[str, str, str]]:
-    """Serve the demo's constructed feed recordings (from `demo_dir`/feeds, e.g.
-    hccwatch/demo_data/feeds) under /feeds/ with ETag/304; return the (name, url, lang) feed
-    entries the demo watchlist should list."""
-    handler = StaticHandler()
-    entries = []
-    for name, filename, lang, content_type in DEMO_FEEDS:
-        handler.put(f"/feeds/{filename}", (demo_dir / "feeds" / filename).read_bytes(), content_type)
-        entries.append((name, f"{server.url}/feeds/{filename}", lang))
-    server.route("/feeds/", handler)
-    return entries

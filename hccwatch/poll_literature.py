@@ -13,7 +13,7 @@ from hccwatch.poll import Fetch, Progress, Task
 from hccwatch.pollers import client_for, gather_pages
 from hccwatch.settings import Settings
 from hccwatch.watchlist import Watchlist
-from sources import europepmc, pubmed
+from sources import europepmc, pubmed, pubmed_parse
 from sources.http import ParseError
 
 Fetcher = Callable[[str | None, datetime], Fetch]
@@ -56,7 +56,7 @@ def _take_batch(batch: pubmed.Batch, result: Fetch, seen: set[str]) -> None:
     """Add one efetch batch's records (each PMID once); a batch that cannot be read is
     noted as failed (the poll then stores the rest and holds the watermark)."""
     try:
-        parsed = pubmed.parse_batch(batch.body)
+        parsed = pubmed_parse.parse_batch(batch.body)
     except ParseError as error:
         result.errors.append(f"batch of {batch.describe()} failed: {error}")
         return

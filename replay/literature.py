@@ -1,10 +1,10 @@
-"""Replay handlers for the literature sources, served by hccwatch.replay.ReplayServer.
+"""Replay handlers for the literature sources, served by replay.server.ReplayServer.
 
 E-utilities: esearch with the history server (WebEnv/QueryKey, entry-date windows), efetch by
 history or by id, PubMed's 9,999 retrieval cap, NCBI's 3 requests/s limit (10 with an api_key)
 answered with 429 and no Retry-After, <ERROR> bodies and WebEnvs that expire on demand.
 Europe PMC: /search with cursorMark paging and its stop quirks. Used by the tests, the
-benchmarks and `hccwatch demo` (see add_demo_routes)."""
+benchmarks and `hccwatch demo` (see replay.demo)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
 from lxml import etree
 
-from hccwatch.replay import ReplayServer, Request, Response, query_matches
-from sources.pubmed import SAFE_PARSER
+from replay.server import Request, Response, query_matches
+from sources.literature import SAFE_PARSER
 
 CAP = 9999
 DOCTYPE = (b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, '
@@ -286,21 +285,3 @@ class EuropePmcHandler:
 
 def _cursor_offset(cursor: str) -> int | None:
     return int(cursor[3:]) if cursor.startswith("AoE") and cursor[3:].isdigit() else None
-
-
-# ---------------------------------------------------------------- demo
-
-def add_demo_routes(server: ReplayServer, demo_dir: Path) -> None:
-    """Serve the bundled literature recordings: E-utilities under /eutils and Europe PMC under
-    /europepmc (point HCCWATCH_EUTILS_URL / HCCWATCH_EUROPEPMC_URL there). Recorded articles
-    are re-dated to the last few days so the first poll's backfill window finds them."""
-    today = datetime.now(UTC).date()
-    files = sorted((demo_dir / "pubmed").glob("*.xml"))
-    articles = articles_from_recordings(f.read_bytes() for f in files)
-    for days_ago, article in enumerate(articles, start=1):
-        article.entered = today - timedelta(days=days_ago)
-    server.route("/eutils", EutilsHandler(articles))
-    results = results_from_recordings(f.read_bytes() for f in sorted((demo_dir / "europepmc").glob("*.json")))
-    for days_ago, result in enumerate(results, start=1):
-        result["firstIndexDate"] = (today - timedelta(days=days_ago)).isoformat()
-    server.route("/europepmc", EuropePmcHandler(results))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hccwatch.replay import CtgovHandler, ReplayServer, studies_from_recordings
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
+from replay.server import CtgovHandler, ReplayServer, studies_from_recordings
 from store.db import open_engine
 
 FIXTURES = Path(__file__).parent / "fixtures"

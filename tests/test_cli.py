@@ -108,7 +108,7 @@ def test_poll_then_browse_from_the_command_line(env, ctgov):
 
 
 def test_failed_source_exits_1_and_status_says_why(env, ctgov, replay):
-    from hccwatch.replay import Fault
+    from replay.server import Fault
 
     replay.inject("/ctgov/studies", Fault(status=500, body=b"maintenance"), times=100)
     polled = hcc("poll", "--source", "ctgov", "--topic", "melanoma", env=env)

@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from hccwatch.replay import CtgovHandler, Request, Response, cloned_studies
+from replay.server import CtgovHandler, Request, Response, cloned_studies
 from store.db import open_engine, session_scope
 from store.queries import describe, list_findings
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import col, select
 
-from hccwatch.replay import CtgovHandler, Request, Response, cloned_studies
+from replay.server import CtgovHandler, Request, Response, cloned_studies
 from store.db import open_engine, session_scope
 from store.models import Change, Finding, Identifier, PollRun, SourceState
 

@@ -15,8 +15,9 @@ from digests.send import mark_sent, record_pending
 from hccwatch.poll import Tagger
 from sources.records import Contact, Location, Record
 from store.db import session_scope
-from store.ingest import ingest_batch, record_failure
+from store.ingest import ingest_batch
 from store.models import Finding, PollRun
+from store.state import record_failure
 
 TZ = "Asia/Shanghai"
 W46_AT = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 from conftest import fixture_bytes
 from test_pubmed_poll import TODAY, lit_settings, lit_watchlist, recorded_articles, run  # noqa: F401
 
-from hccwatch.replay_literature import EuropePmcHandler, EutilsHandler, results_from_recordings
+from replay.literature import EuropePmcHandler, EutilsHandler, results_from_recordings
 from sources.europepmc import abstract_text, parse_page
 from sources.http import ParseError, SourceError
 from store.db import session_scope

@@ -11,11 +11,12 @@ from conftest import fixture_bytes
 from sqlmodel import func, select
 
 from hccwatch.poll import Tagger, poll
-from hccwatch.poll_feeds import add_demo_routes, keep_matching
+from hccwatch.poll_feeds import keep_matching
 from hccwatch.pollers import client_for, plan
-from hccwatch.replay import Response, StaticHandler
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
+from replay.demo import add_feed_routes
+from replay.server import Response, StaticHandler
 from sources.feeds import parse_feed
 from store.db import session_scope, utcnow
 from store.models import Finding, FindingSource, Link, SourceState, TopicMatch
@@ -232,9 +233,8 @@ def test_topic_filter_alone_does_not_poll_feeds(engine, settings, feeds_watchlis
 
 
 def test_demo_routes_serve_feeds_that_match_the_default_watchlist(replay):
-    root = Path(__file__).parent.parent / "hccwatch"
-    entries = add_demo_routes(replay, root / "demo_data")
-    tagger = Tagger(load_watchlist(root / "watchlist.toml"))
+    entries = add_feed_routes(replay)
+    tagger = Tagger(load_watchlist(Path(__file__).parent.parent / "hccwatch" / "watchlist.toml"))
     assert len(entries) == 3 and {lang for _name, _url, lang in entries} == {"en", "zh"}
     with client_for(Settings(), rate=100.0) as client:
         for name, url, lang in entries:

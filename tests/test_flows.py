@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from hccwatch.replay import Fault
+from replay.server import Fault
 from store.db import session_scope
 from store.models import Finding, PollRun, SourceState
 

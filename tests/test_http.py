@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hccwatch.replay import Fault, Response, StaticHandler
+from replay.server import Fault, Response, StaticHandler
 from sources.http import RetryPolicy, SourceError, TooLarge, make_client, parse_retry_after, redact
 
 

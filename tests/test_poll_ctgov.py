@@ -9,7 +9,7 @@ from sqlmodel import func, select
 
 from hccwatch.poll import poll
 from hccwatch.pollers import plan
-from hccwatch.replay import Fault
+from replay.server import Fault
 from store.db import session_scope
 from store.models import Change, Finding, PollRun, SourceState, TopicMatch
 

@@ -15,9 +15,9 @@ from sqlmodel import func, select
 
 from hccwatch.poll import poll
 from hccwatch.pollers import plan
-from hccwatch.replay import Fault
-from hccwatch.replay_literature import EutilsHandler, articles_from_recordings, synthetic_articles
 from hccwatch.watchlist import load_watchlist
+from replay.literature import EutilsHandler, articles_from_recordings, synthetic_articles
+from replay.server import Fault
 from store.db import session_scope
 from store.models import Change, Finding, SourceState
 from store.queries import get_finding, show

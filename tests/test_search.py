@@ -120,7 +120,7 @@ def test_web_refuses_a_non_loopback_address(env, host):
 def _store(engine, *records, at=None):
     from datetime import UTC, datetime
 
-    from store.ingest import upsert_record
+    from store.upsert import upsert_record
 
     with session_scope(engine) as session:
         for record in records:

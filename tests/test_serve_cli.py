@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from hccwatch.replay import Fault
 from hccwatch.serve_cli import stop_process_group
+from replay.server import Fault
 from store.db import session_scope
 from store.models import Finding
 

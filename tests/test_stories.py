@@ -9,9 +9,9 @@ from sqlmodel import select
 
 from sources.records import Record
 from store.db import session_scope
-from store.ingest import upsert_record
 from store.models import Finding
 from store.stories import assign_stories, story_members
+from store.upsert import upsert_record
 
 SEEN = datetime(2026, 11, 18, 8, tzinfo=UTC)
 

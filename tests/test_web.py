@@ -17,7 +17,7 @@ from hccwatch.poll import Tagger
 from hccwatch.watchlist import load_watchlist
 from sources.records import Location, Record
 from store.db import session_scope
-from store.ingest import upsert_record
+from store.upsert import upsert_record
 from web.app import create_app
 
 WEEK1 = datetime(2026, 11, 9, 8, 0, tzinfo=UTC)
