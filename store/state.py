@@ -1,0 +1,51 @@
+"""The state a poll keeps per (source, query): the cursor the source gave, promoted only
+together with the batch it covers, and when it last succeeded or failed (failures in a row)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from store.db import utcnow
+from store.models import SourceState
+
+
+def get_state(session: Session, *, source: str, query: str) -> SourceState:
+    return session.get(SourceState, (source, query)) or SourceState(source=source, query=query)
+
+
+def mark_success(state: SourceState, *, at: datetime, count: int) -> None:
+    state.last_attempt_at = at
+    state.last_success_at = at
+    state.last_error = None
+    state.consecutive_failures = 0
+    state.last_count = count
+
+
+def record_failure(session: Session, *, source: str, query: str, at: datetime, error: str) -> None:
+    """Note a failed (source, query) attempt without touching its cursor."""
+    state = get_state(session, source=source, query=query)
+    note_failure(state, at=at, error=error)
+    session.add(state)
+
+
+def note_failure(state: SourceState, *, at: datetime, error: str) -> None:
+    state.last_attempt_at = at
+    state.last_error = error[:1000]
+    state.last_error_at = at
+    state.consecutive_failures += 1
+
+
+def commit_batch(state: SourceState, *, at: datetime, count: int, cursor: str | None,
+                 error: str | None = None) -> None:
+    """A batch of `count` records was stored: mark the success and promote the cursor. With
+    `error` (part of the fetch failed) the cursor stays and the failure counts as one more
+    in a row."""
+    failures = state.consecutive_failures
+    mark_success(state, at=at, count=count)
+    if error is None:
+        state.cursor = cursor
+    else:
+        state.consecutive_failures = failures
+        note_failure(state, at=utcnow(), error=error)
