@@ -1,6 +1,7 @@
 """One httpx client factory for every source: per-host rate limits, retries with backoff on
-429/5xx/connection errors (honouring Retry-After), timeouts, conditional GET, a size cap, a
-User-Agent naming the project, and secrets redacted from every URL and error we show."""
+429/5xx/connection errors (honouring Retry-After), timeouts, a total deadline per request,
+conditional GET, a size cap on what arrives and on what it decompresses to, a User-Agent naming
+the project, and secrets redacted from every URL and error we show."""
 
 from __future__ import annotations
 
@@ -10,29 +11,50 @@ import random
 import re
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
+import httpcore
 import httpx
 
 log = logging.getLogger("hccwatch.http")
 
 VERSION = "0.1.0"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-SECRET_PARAMS = ("api_key", "apikey", "key", "token", "email", "password", "passwd", "secret")
+# One request (connect, send, headers, body) may take this many read timeouts in all: an
+# upstream that drips a byte at a time never trips the per-read timeout, but trips this.
+DEADLINE_FACTOR = 10
+SECRET_NAMES = r"api[-_]?key|access[-_]?token|key|token|email|password|passwd|secret"
+# `name=value` (URLs, forms), `"name": "value"` (JSON, as NCBI echoes a bad key) and
+# `name: value` (headers, prose).
 _SECRET_RE = re.compile(
-    r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s'\"<>]+)"
-)
+    r"(?i)(?<!\w)([\"']?)(" + SECRET_NAMES + r")\1(\s*[=:]\s*)([\"']?)[^\s\"'&<>,;:{}]+")
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_SECRET_PARAM_RE = re.compile(f"(?i)^({SECRET_NAMES})$")
+# Values sent as secret parameters: hidden wherever they come back, in whatever form.
+_KNOWN_SECRETS: set[str] = set()
+MIN_SECRET = 6  # shorter values are too common to hide everywhere
 
 
 def redact(text: str) -> str:
-    """Hide api keys, tokens, passwords and e-mail addresses in a URL or message."""
-    text = _SECRET_RE.sub(lambda m: f"{m.group(1)}=***", str(text))
+    """Hide api keys, tokens, passwords and e-mail addresses in a URL or message: by name in
+    query strings, JSON and headers, and by value wherever a secret we sent comes back."""
+    text = str(text)
+    for secret in tuple(_KNOWN_SECRETS):
+        text = text.replace(secret, "***")
+    text = _SECRET_RE.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}***", text)
     return _EMAIL_RE.sub("***@***", text)
+
+
+def remember_secrets(params: Mapping[str, Any] | None) -> None:
+    """Note the values of secret parameters (api_key, token...) so redact hides them anywhere."""
+    for name, value in (params or {}).items():
+        if _SECRET_PARAM_RE.match(str(name)) and len(str(value or "")) >= MIN_SECRET:
+            _KNOWN_SECRETS.update({str(value), quote_plus(str(value))})
 
 
 class SourceError(Exception):
@@ -146,8 +168,10 @@ class HttpClient:
     """A rate-limited, retrying wrapper around one httpx.Client."""
 
     def __init__(self, client: httpx.Client, *, rate: float, retry: RetryPolicy,
-                 max_bytes: int = DEFAULT_MAX_BYTES, sleep: Callable[[float], None] = time.sleep):
+                 max_bytes: int = DEFAULT_MAX_BYTES, sleep: Callable[[float], None] = time.sleep,
+                 deadline: float = DEADLINE_FACTOR * 30.0):
         self._client = client
+        self.deadline = deadline
         self._rate = rate
         self.retry = retry
         self.max_bytes = max_bytes
@@ -178,6 +202,8 @@ class HttpClient:
     def request(self, method: str, url: str, *, max_bytes: int | None = None,
                 **kwargs: Any) -> Fetched:
         """Send with pacing and retries; return a 2xx/304 response or raise SourceError."""
+        remember_secrets(kwargs.get("params"))
+        remember_secrets(kwargs.get("data"))
         for attempt in range(1, self.retry.attempts + 1):
             limiter_for(urlsplit(url).netloc, self._rate).acquire()
             try:
@@ -202,20 +228,16 @@ class HttpClient:
 
     def _send_once(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> Fetched:
         started = time.monotonic()
+        _DEADLINE.at = started + self.deadline
         try:
             with self._client.stream(method, url, **kwargs) as response:
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise TooLarge(f"{redact(url)}: response of {declared} bytes exceeds the "
-                                   f"{max_bytes}-byte limit")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise TooLarge(f"{redact(url)}: response exceeds the {max_bytes}-byte limit")
-                return Fetched(response.status_code, bytes(body), response.headers,
+                body = read_body(response, max_bytes, redact(url))
+                return Fetched(response.status_code, body, response.headers,
                                str(response.url), time.monotonic() - started)
         except httpx.TimeoutException as error:
+            if time.monotonic() >= _DEADLINE.at:
+                raise SourceError(f"{redact(url)}: no complete answer within {self.deadline:g} s "
+                                  "(the limit for one request)") from None
             raise SourceError(f"{redact(url)}: timed out ({type(error).__name__})",
                               retriable=True) from None
         except httpx.TooManyRedirects:
@@ -225,6 +247,120 @@ class HttpClient:
         except (httpx.TransportError, httpx.DecodingError) as error:
             raise SourceError(f"{redact(url)}: connection failed: {error}",
                               retriable=True) from None
+        finally:
+            _DEADLINE.at = None
+
+
+def read_body(response: httpx.Response, max_bytes: int, label: str) -> bytes:
+    """The body, decompressed a piece at a time: never more than `max_bytes` arrive or are
+    inflated (a few KB of gzip inside gzip can hold gigabytes)."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"{label}: response of {declared} bytes exceeds the {max_bytes}-byte limit")
+    pieces: Iterator[bytes] = _capped(response.iter_raw(), max_bytes, label)
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    for encoding in reversed(encodings):  # the last one listed was applied last
+        if encoding not in ("", "identity"):
+            pieces = _inflate(pieces, encoding, label)
+    return b"".join(_capped(pieces, max_bytes, label))
+
+
+def _capped(pieces: Iterable[bytes], max_bytes: int, label: str) -> Iterator[bytes]:
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        if total > max_bytes:
+            raise TooLarge(f"{label}: response exceeds the {max_bytes}-byte limit")
+        yield piece
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+PIECE = 64 * 1024
+
+
+def _inflate(pieces: Iterable[bytes], encoding: str, label: str) -> Iterator[bytes]:
+    """One layer of Content-Encoding undone lazily, at most PIECE bytes out per step."""
+    if encoding not in _WBITS:
+        raise SourceError(f"{label}: answered in an unsupported encoding {encoding!r}")
+    decoder = zlib.decompressobj(_WBITS[encoding])
+    try:
+        for piece in pieces:
+            while piece and not decoder.eof:
+                yield decoder.decompress(piece, PIECE)
+                piece = decoder.unconsumed_tail
+        yield decoder.flush()
+    except zlib.error as error:
+        raise SourceError(f"{label}: the {encoding} answer is corrupt ({error})",
+                          retriable=True) from None
+
+
+class _Deadline(threading.local):
+    """When the request running in this thread must be done (time.monotonic), or None."""
+
+    at: float | None = None
+
+
+_DEADLINE = _Deadline()
+
+
+def _remaining(timeout: float | None) -> float | None:
+    """A socket operation's timeout, shortened to what is left of the request's deadline."""
+    if _DEADLINE.at is None:
+        return timeout
+    left = _DEADLINE.at - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write ends by the current request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _remaining(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                      _remaining(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, handing out sockets that keep the request deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._backend.connect_tcp(
+            host, port, _remaining(timeout), local_address, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def keep_deadlines(client: httpx.Client) -> httpx.Client:
+    """Make every connection pool of `client` (direct, and any proxy from the environment) use
+    the deadline-keeping backend. httpx offers no public way to choose the network backend."""
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return client
 
 
 def status_error(fetched: Fetched) -> SourceError:
@@ -245,11 +381,12 @@ def make_client(*, rate: float, contact: str | None = None, timeout: float = 30.
                 retry: RetryPolicy | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                 transport: httpx.BaseTransport | None = None) -> HttpClient:
     """The one way hccwatch builds an HTTP client."""
-    client = httpx.Client(
+    client = keep_deadlines(httpx.Client(
         headers={"User-Agent": user_agent(contact), "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=5,
         transport=transport,
-    )
-    return HttpClient(client, rate=rate, retry=retry or RetryPolicy(), max_bytes=max_bytes)
+    ))
+    return HttpClient(client, rate=rate, retry=retry or RetryPolicy(), max_bytes=max_bytes,
+                      deadline=DEADLINE_FACTOR * timeout)

@@ -1,0 +1,176 @@
+"""Hostile and broken upstreams, each against a real server on 127.0.0.1 and the real
+`hccwatch` command: a key echoed back by NCBI never reaches the screen, the database or the
+status page; a compression bomb and a slow drip are cut off with one clear line, in bounded
+memory and time, and the poll still ends with its run closed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import httpx
+import pytest
+from hostile_server import HostileServer, drip, drip_head, gzip_bomb, send
+from test_digest_send import free_port
+from test_pubmed_poll import LITERATURE_WATCHLIST
+
+from hccwatch.replay import Response
+from sources.http import RetryPolicy, SourceError, TooLarge, make_client
+
+HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
+KEY = "0123456789abcdef0123456789abcdef0a0b"
+MEMORY_LIMIT_MB = 300
+# Runs a command as its only child and reports the child's peak resident memory (KiB).
+MEASURE = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
+           "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+           "sys.exit(code)")
+
+
+def hcc(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([*HCCWATCH, *args], capture_output=True, text=True, timeout=180, env=env)
+
+
+def measured(tmp_path: Path, *args: str, env: dict) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `hccwatch args` and return its result and its peak memory in MB."""
+    report = tmp_path / "peak_kib"
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(report), *HCCWATCH, *args],
+                            capture_output=True, text=True, timeout=180, env=env)
+    return result, int(report.read_text()) / 1024
+
+
+def client(**kw):
+    return make_client(rate=100.0, retry=RetryPolicy(attempts=3, base=0.01), **kw)
+
+
+@contextmanager
+def web_server(env: dict, *args: str) -> Iterator[str]:
+    """The real `hccwatch web` on a free loopback port, until the block ends."""
+    port = free_port()
+    process = subprocess.Popen([*HCCWATCH, "web", "--port", str(port), *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/status", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1]
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def lit_env(env: dict, tmp_path: Path) -> dict:
+    path = tmp_path / "literature.toml"
+    path.write_text(LITERATURE_WATCHLIST, encoding="utf-8")
+    return {**env, "HCCWATCH_WATCHLIST": str(path), "NCBI_API_KEY": KEY,
+            "NCBI_EMAIL": "family@example.org"}
+
+
+def stored_bytes(db: str) -> bytes:
+    return b"".join(Path(db + suffix).read_bytes() for suffix in ("", "-wal")
+                    if Path(db + suffix).exists())
+
+
+# ---------------------------------------------------------------- 1. a key echoed back
+
+def echo_key(status: int):
+    """NCBI's answer to a mistyped key: the key itself, in a JSON body."""
+    def answer(request):
+        body = {"error": "API key invalid", "api-key": request.params.get("api_key"),
+                "type": "invalid", "status": "unknown"}
+        return Response(status, json.dumps(body).encode())
+    return answer
+
+
+@pytest.mark.parametrize("status", [400, 429])
+def test_a_key_echoed_in_a_json_error_is_hidden(replay, status):
+    replay.route("/eutils", echo_key(status))
+    with client() as http, pytest.raises(SourceError) as error:
+        http.get(f"{replay.url}/eutils/esearch.fcgi", params={"api_key": KEY, "term": "hcc"})
+    assert KEY not in str(error.value)
+    assert f"HTTP {status}" in str(error.value) and "API key invalid" in str(error.value)
+
+
+def test_an_echoed_key_reaches_no_screen_database_or_status_page(replay, lit_env, settings):
+    replay.route("/eutils", echo_key(400))
+    polled = hcc("poll", "--source", "pubmed", env=lit_env)
+    assert polled.returncode == 1
+    assert "API key invalid" in polled.stderr  # the failure is shown...
+    status = hcc("status", env=lit_env)
+    status_json = hcc("status", "--format", "json", env=lit_env)
+    assert "FAILING" in status.stdout and "API key invalid" in status.stdout
+    with web_server(lit_env) as url:
+        page = httpx.get(f"{url}/status").text
+    assert "API key invalid" in page
+    for shown in (polled.stdout, polled.stderr, status.stdout, status_json.stdout, page):
+        assert KEY not in shown  # ...the key is not
+    assert KEY.encode() not in stored_bytes(settings.db)
+
+
+# ---------------------------------------------------------------- 2. gzip inside gzip
+
+@cache
+def bomb() -> bytes:
+    return gzip_bomb(1024 ** 3)  # 1 GiB of zeros in about 2 KB
+
+
+def test_double_gzip_bomb_is_refused_without_inflating_it(tmp_path, env):
+    answer = send(200, bomb(), Content_Type="application/json", Content_Encoding="gzip, gzip")
+    with HostileServer(answer) as hostile:
+        result, peak_mb = measured(tmp_path, "poll", "--source", "ctgov",
+                                   env={**env, "HCCWATCH_CTGOV_URL": hostile.url})
+    assert result.returncode == 1
+    assert "exceeds the 20971520-byte limit" in result.stderr
+    assert peak_mb < MEMORY_LIMIT_MB
+    assert "with failures" in hcc("status", env=env).stdout  # the poll closed its run
+
+
+def test_plain_and_gzipped_answers_still_arrive_whole():
+    body = b'{"studies": []}' * 1000
+    with HostileServer(send(200, gzip.compress(body), Content_Encoding="gzip")) as gz, \
+            client() as http:
+        assert http.get(gz.url).content == body
+    with HostileServer(send(200, body)) as plain, client() as http:
+        assert http.get(plain.url).content == body
+
+
+def test_a_gzip_bomb_over_the_cap_raises_too_large():
+    with HostileServer(send(200, bomb(), Content_Encoding="gzip, gzip")) as hostile, \
+            client(max_bytes=1_000_000) as http, pytest.raises(TooLarge, match="1000000-byte"):
+        http.get(hostile.url)
+
+
+# ---------------------------------------------------------------- 4. slow drip
+
+@pytest.mark.parametrize("answer", [drip(b"x" * 1000, 0.1), drip_head(0.1)],
+                         ids=["body", "headers"])
+def test_a_slow_drip_is_cut_off_by_the_total_deadline(answer):
+    with HostileServer(answer) as hostile, client(timeout=0.3) as http:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="no complete answer within 3 s") as error:
+            http.get(hostile.url)
+        took = time.monotonic() - started
+    assert 2.9 <= took < 6
+    assert not error.value.retriable and len(hostile.requests) == 1
+
+
+def test_a_poll_against_a_slow_drip_ends(env):
+    with HostileServer(drip(b"x" * 10_000, 0.05)) as hostile:
+        started = time.monotonic()
+        result = hcc("poll", "--source", "ctgov",
+                     env={**env, "HCCWATCH_CTGOV_URL": hostile.url, "HCCWATCH_HTTP_TIMEOUT": "0.3"})
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert "no complete answer within 3 s" in result.stderr
+    assert "Traceback" not in result.stderr
