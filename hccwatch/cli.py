@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -18,6 +17,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from hccwatch.settings import ConfigError, Settings, load_settings
+from hccwatch.terminal import csv_cell, json_text, printable
 from hccwatch.watchlist import Watchlist, load_watchlist
 from store.db import StoreError, open_engine, session_scope
 from store.search import FILTER_SOURCES, KINDS
@@ -139,7 +139,7 @@ def print_poll_summary(report: Any) -> None:
                    f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
                    f"{counts['changes']} changes, {counts['errors']} failed")
     for error in report.errors:
-        click.echo(f"FAILED {error}", err=True)
+        click.echo(printable(f"FAILED {error}"), err=True)
 
 
 @cli.command()
@@ -169,14 +169,14 @@ def findings(app: App, topic: str | None, kind: str | None, source: str | None, 
 
 def render_findings(data: list[dict[str, Any]], fmt: str, app: App) -> str:
     if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2)
+        return json_text(data)
     if fmt == "csv":
         return findings_csv(data)
     if fmt == "atom":
         from web.atom import atom_feed
 
         return atom_feed(data, title="hccwatch: all findings", feed_id="urn:hccwatch:all")
-    return findings_table(data)
+    return printable(findings_table(data))
 
 
 def findings_csv(data: list[dict[str, Any]]) -> str:
@@ -186,7 +186,7 @@ def findings_csv(data: list[dict[str, Any]]) -> str:
     writer = csv.writer(out)
     writer.writerow(columns)
     for item in data:
-        writer.writerow([";".join(v) if isinstance(v := item.get(c), list) else (v or "")
+        writer.writerow([csv_cell(";".join(v) if isinstance(v := item.get(c), list) else (v or ""))
                          for c in columns])
     return out.getvalue().rstrip("\n")
 
@@ -231,11 +231,11 @@ def show(app: App, key: str, fmt: str) -> None:
         click.echo(f"hccwatch: no finding {key!r} is stored", err=True)
         sys.exit(1)
     if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json_text(data))
     else:
         from hccwatch.showtext import finding_text
 
-        click.echo(finding_text(data))
+        click.echo(printable(finding_text(data)))
 
 
 @cli.command()
@@ -250,7 +250,7 @@ def status(app: App, fmt: str) -> None:
     _ = app.watchlist  # a broken watchlist is a health problem too: say so (exit 2)
     with session_scope(app.engine, write=False) as session:
         data = health(session)
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if fmt == "json" else health_text(data))
+    click.echo(json_text(data) if fmt == "json" else printable(health_text(data)))
 
 
 @cli.command()

@@ -10,10 +10,18 @@ from typing import Any
 
 import click
 
+from hccwatch.terminal import printable
+
 Progress = Callable[..., None]
 
 
 def _line(event: str, data: dict[str, Any]) -> str | None:
+    """The event as one line, control characters from upstream answers shown escaped."""
+    text = _describe(event, data)
+    return None if text is None else printable(text)
+
+
+def _describe(event: str, data: dict[str, Any]) -> str | None:
     task = data.get("task")
     if event == "poll_started":
         return f"polling {data['total']} source queries"
@@ -37,6 +45,7 @@ def progress_printer(stream: Any = None) -> Iterator[Progress]:
     stream = stream or sys.stderr
     if stream.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import Progress as RichProgress
         from rich.progress import SpinnerColumn, TextColumn
 
@@ -53,8 +62,8 @@ def progress_printer(stream: Any = None) -> Iterator[Progress]:
                     f"{data.get('source')}/{data.get('label')}" if event == "page" else event
                 with lock:
                     if key not in rows:
-                        rows[key] = bar.add_task(text, total=None)
-                    bar.update(rows[key], description=text)
+                        rows[key] = bar.add_task(escape(text), total=None)
+                    bar.update(rows[key], description=escape(text))
             yield show
         return
 

@@ -3,7 +3,6 @@ module; so hccwatch.cli is imported here only when a command runs)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 
 from hccwatch.adhoc import ADHOC_SOURCES
 from hccwatch.cli import App, fail_cleanly, findings_table, pass_app, print_poll_summary
+from hccwatch.terminal import json_text, printable
 from store.search import FILTER_SOURCES
 
 
@@ -84,10 +84,10 @@ def _search_local(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt
     for item, hit in zip(data, page.hits, strict=True):
         item["match"] = segments_text(hit.snippet) if hit.snippet else segments_text(hit.title)
     if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json_text(data))
         return
     more = "more than " if page.capped else ""
-    click.echo(_table(data, with_match=True) + f"\n{more}{page.total} match(es) for {term!r}")
+    click.echo(printable(_table(data, with_match=True) + f"\n{more}{page.total} match(es) for {term!r}"))
 
 
 def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str) -> int:
@@ -103,14 +103,14 @@ def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt:
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="TERM") from None
     for source, reason in result.unavailable.items():
-        click.echo(f"{source}: skipped ({reason})", err=True)
+        click.echo(printable(f"{source}: skipped ({reason})"), err=True)
     with session_scope(app.engine, write=False) as session:
         data = describe(session, list_findings(session, topic=result.topic.id, limit=limit))
     if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json_text(data))
     else:
         print_poll_summary(result.report)
-        click.echo(_table(data) + f"\nstored under the ad-hoc topic {result.topic.id}")
+        click.echo(printable(_table(data) + f"\nstored under the ad-hoc topic {result.topic.id}"))
     return 0 if result.report.ok else 1
 
 

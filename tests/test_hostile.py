@@ -5,7 +5,9 @@ memory and time, and the poll still ends with its run closed."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import subprocess
 import sys
@@ -174,3 +176,62 @@ def test_a_poll_against_a_slow_drip_ends(env):
     assert result.returncode == 1 and time.monotonic() - started < 30
     assert "no complete answer within 3 s" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- 7, 8. titles that attack
+
+ESCAPES = {"\x1b]0;owned\x07": "\\x1b]0;owned\\x07",  # OSC: retitles the terminal
+           "\x1b[2J": "\\x1b[2J",  # clears the screen
+           "\x9b31m": "\\x9b31m",  # C1 CSI
+           "\u202e": "\\u202e"}  # right-to-left override
+FORMULAS = ["=HYPERLINK(\"http://evil.example/\",\"click\")", "+1+cmd|' /C calc'!A0",
+            "-2+3", "@SUM(A1:A2)", "\tTAB"]
+
+
+def study(nct: str, title: str) -> dict:
+    return {"protocolSection": {
+        "identificationModule": {"nctId": nct, "briefTitle": title},
+        "conditionsModule": {"conditions": ["melanoma"]},
+        "statusModule": {"overallStatus": "RECRUITING",
+                         "lastUpdatePostDateStruct": {"date": "2026-11-01"}}}}
+
+
+@pytest.fixture
+def hostile_titles(replay, env) -> dict:
+    from hccwatch.replay import CtgovHandler
+
+    titles = ["Melanoma " + "".join(ESCAPES), *FORMULAS]
+    studies = [study(f"NCT0900000{i}", title) for i, title in enumerate(titles)]
+    replay.route("/ctgov", CtgovHandler(studies))
+    assert hcc("poll", "--source", "ctgov", "--topic", "melanoma", env=env).returncode == 0
+    return env
+
+
+def raw_controls(text: str) -> list[str]:
+    return [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f
+            or c == "\u202e"]
+
+
+@pytest.mark.parametrize("args", [("findings",), ("findings", "--format", "json"),
+                                  ("findings", "--format", "csv"), ("show", "NCT09000000"),
+                                  ("show", "NCT09000000", "--format", "json"),
+                                  ("search", "--local", "melanoma"),
+                                  ("search", "--local", "melanoma", "--format", "json")])
+def test_control_characters_in_titles_are_shown_escaped(hostile_titles, args):
+    result = hcc(*args, env=hostile_titles)
+    assert result.returncode == 0, result.stderr
+    assert raw_controls(result.stdout) == []
+    if "json" in args:
+        data = json.loads(result.stdout)
+        item = data if isinstance(data, dict) else data[[d["key"] for d in data].index("NCT09000000")]
+        assert item["title"] == "Melanoma " + "".join(ESCAPES)  # lossless for programs
+    else:
+        assert all(shown in result.stdout for shown in ESCAPES.values())
+
+
+def test_csv_cells_that_start_a_formula_are_neutralised(hostile_titles):
+    result = hcc("findings", "--format", "csv", env=hostile_titles)
+    titles = {row["key"]: row["title"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    for index, formula in enumerate(FORMULAS, start=1):
+        shown = titles[f"NCT0900000{index}"]
+        assert shown == "'" + formula
