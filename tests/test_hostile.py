@@ -23,7 +23,7 @@ from hostile_server import HostileServer, drip, drip_head, gzip_bomb, send
 from test_digest_send import free_port
 from test_pubmed_poll import LITERATURE_WATCHLIST
 
-from hccwatch.replay import Response
+from replay.server import CtgovHandler, Response
 from sources.http import RetryPolicy, SourceError, TooLarge, make_client
 
 HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
@@ -198,8 +198,6 @@ def study(nct: str, title: str) -> dict:
 
 @pytest.fixture
 def hostile_titles(replay, env) -> dict:
-    from hccwatch.replay import CtgovHandler
-
     titles = ["Melanoma " + "".join(ESCAPES), *FORMULAS]
     studies = [study(f"NCT0900000{i}", title) for i, title in enumerate(titles)]
     replay.route("/ctgov", CtgovHandler(studies))
