@@ -27,7 +27,7 @@ from store.search import FILTER_SOURCES
 def web(app: App, host: str, port: int, allow_remote: bool) -> None:
     """Browse stored findings in a local web page: search, filters, topics, digests, source
     health, Atom feeds, and live searches of the sources."""
-    from web.security import LOOPBACK_NAMES, is_loopback
+    from web.security import is_loopback, trusted_hosts
 
     if not allow_remote and not is_loopback(host):
         raise click.UsageError(f"--host {host} is not a loopback address; the pages have no login, "
@@ -37,7 +37,7 @@ def web(app: App, host: str, port: int, allow_remote: bool) -> None:
     from web.app import create_app
 
     _ = app.watchlist  # a broken watchlist fails here, with its line number, not in the browser
-    application = create_app(app.settings, trusted_hosts=None if allow_remote else LOOPBACK_NAMES)
+    application = create_app(app.settings, trusted_hosts=None if allow_remote else trusted_hosts(host))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"hccwatch: serving http://{shown}:{port}/ (Ctrl+C stops)", err=True)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)

@@ -32,6 +32,7 @@ COUNT_CAP = 500  # counting every match of a common term is slow; "more than 500
 TRIGRAM = 3
 SNIPPET_WIDTH = 90
 _TERM_RE = re.compile(r'"([^"]+)"|(\S+)')
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")  # FTS5 reads a NUL as the end of the query
 _WORD_RE = re.compile(r"[^\W_]")  # a term with no letter or digit has no words
 SUBSTRINGS = table("finding_fts", column("rowid"))
 WORDS = table("finding_words", column("rowid"))
@@ -83,7 +84,8 @@ class Page:
 
 def search_terms(q: str) -> list[str]:
     """Words of a query; "quoted phrases" stay one term."""
-    return [a or b for a, b in _TERM_RE.findall(q or "") if (a or b).strip()]
+    q = _CONTROL_RE.sub(" ", q or "")
+    return [a or b for a, b in _TERM_RE.findall(q) if (a or b).strip()]
 
 
 def fts_expression(terms: list[str], *, prefix: bool = False) -> str:
@@ -149,7 +151,7 @@ def _filtered(query: Select, filters: Filters, *, walk: bool = False) -> Select:
             query = query.where(_plain(getattr(Finding, name), walk) == value)
     if filters.since:
         query = query.where(Finding.first_seen_at >= _start_of(filters.since))
-    if filters.until:
+    if filters.until and filters.until < date.max:  # nothing is first seen after date.max
         query = query.where(Finding.first_seen_at < _start_of(filters.until + timedelta(days=1)))
     if filters.near:  # only trials have sites; watched_sites is JSON text, "[]" when empty
         query = query.where(_plain(Finding.kind, walk) == "trial",

@@ -52,12 +52,12 @@ def client(**kw):
 
 
 @contextmanager
-def web_server(env: dict, *args: str) -> Iterator[str]:
+def web_server(env: dict, host: str = "127.0.0.1") -> Iterator[str]:
     """The real `hccwatch web` on a free loopback port, until the block ends."""
     port = free_port()
-    process = subprocess.Popen([*HCCWATCH, "web", "--port", str(port), *args], env=env,
+    process = subprocess.Popen([*HCCWATCH, "web", "--host", host, "--port", str(port)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         for _ in range(200):
             try:
@@ -233,3 +233,34 @@ def test_csv_cells_that_start_a_formula_are_neutralised(hostile_titles):
     for index, formula in enumerate(FORMULAS, start=1):
         shown = titles[f"NCT0900000{index}"]
         assert shown == "'" + formula
+
+
+# ---------------------------------------------------------------- 5, 10. the web page
+
+HOSTILE_ADDRESSES = [
+    "/?q=abc%00", "/?q=a%00b%22", "/?until=9999-12-31", "/?since=0001-01-01",
+    "/?until=2026-02-30", "/?offset=%C2%B2", "/?offset=" + "9" * 5000,
+    "/digests/99999999999999999999999", "/digests/" + "9" * 5000, "/digests/%C2%B2",
+    "/findings/%00", "/findings/pmid:%00", "/topics/%00", "/feeds/%00.atom", "/search/%00",
+    "/?topic=%00&kind=%00&source=%00&status=%00", "/?q=%E2%80%AE%FF",
+]
+
+
+def test_hostile_addresses_get_a_page_never_a_500(ctgov, env):
+    assert hcc("poll", "--source", "ctgov", env=env).returncode == 0
+    with web_server(env) as url:
+        answers = {address: httpx.get(url + address) for address in HOSTILE_ADDRESSES}
+    for address, answer in answers.items():
+        assert answer.status_code in (200, 400, 404), (address, answer.status_code)
+        assert "Something went wrong" not in answer.text
+    assert "findings" in answers["/?q=abc%00"].text
+    assert "There is no digest number" in answers["/digests/99999999999999999999999"].text
+    assert "is not a date" in answers["/?until=2026-02-30"].text
+
+
+def test_web_answers_on_another_loopback_address(env):
+    with web_server(env, host="127.0.0.2") as url:
+        page = httpx.get(f"{url}/status")
+        rebinding = httpx.get(f"{url}/status", headers={"Host": "evil.example"})
+    assert page.status_code == 200 and "Invalid host header" not in page.text
+    assert rebinding.status_code == 400  # other names are still refused

@@ -205,8 +205,12 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
 
 
 def _offset(params: Mapping[str, str]) -> int:
-    raw = params.get("offset") or "0"
-    return min(int(raw), 100_000) if raw.isdigit() else 0
+    return min(_number(params.get("offset") or "0") or 0, 100_000)
+
+
+def _number(raw: str) -> int | None:
+    """A small non-negative whole number written in ASCII digits, else None (never raises)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 15 else None
 
 
 def page_link(params: Mapping[str, str], **changes: Any) -> str:
@@ -315,13 +319,14 @@ def digests_page(request: Request) -> HTMLResponse:
     return site.render(request, "digests.html", digests=rows)
 
 
-def digest_page(request: Request, digest_id: int) -> HTMLResponse:
+def digest_page(request: Request, digest_id: str) -> HTMLResponse:
     site = site_of(request)
+    number = _number(digest_id)
     with session_scope(site.engine, write=False) as session:
         row = None
-        if _digest_table(session):
+        if number is not None and _digest_table(session):
             row = session.execute(text("SELECT * FROM digest WHERE id = :id"),
-                                  {"id": digest_id}).mappings().first()
+                                  {"id": number}).mappings().first()
     if row is None:
         raise HTTPException(404, f"There is no digest number {digest_id}.")
     return site.render(request, "digest.html", digest=dict(row))
@@ -443,7 +448,7 @@ ROUTES = (
     ("/topics", topics_page, ["GET"]),
     ("/topics/{topic_id}", topic_page, ["GET"]),
     ("/digests", digests_page, ["GET"]),
-    ("/digests/{digest_id:int}", digest_page, ["GET"]),
+    ("/digests/{digest_id}", digest_page, ["GET"]),
     ("/status", status_page, ["GET"]),
     ("/feeds/all.atom", feed_all, ["GET"]),
     ("/feeds/{topic_id}.atom", feed_topic, ["GET"]),

@@ -38,6 +38,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def trusted_hosts(host: str) -> tuple[str, ...]:
+    """The Host header values a server bound to loopback `host` answers: the usual loopback
+    names and the address itself (127.0.0.2 is loopback too); any other name is refused,
+    which stops DNS-rebinding pages from reading the local server."""
+    bare = host.strip().strip("[]").lower()
+    return tuple(dict.fromkeys((*LOOPBACK_NAMES, bare, f"[{bare}]" if ":" in bare else bare)))
+
+
 class Csrf:
     """Signed double-submit tokens: a random cookie, and a form token that is its HMAC under a
     per-process secret (so a cookie planted by another localhost app is useless)."""
