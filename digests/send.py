@@ -21,6 +21,7 @@ from digests.render import Rendered
 from hccwatch.settings import Settings
 from store.db import utcnow
 from store.models import Digest, DigestEntry
+from store.private import private_dir, write_private
 
 
 class SendError(Exception):
@@ -101,8 +102,8 @@ def _outbox(message: EmailMessage, folder: Path, name: str) -> Path:
     path = folder / f"{name}_{utcnow().strftime('%Y%m%dT%H%M%SZ')}.eml"
     partial = path.with_suffix(".eml.part")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(message.as_bytes())
+        private_dir(folder)
+        write_private(partial, message.as_bytes())
         partial.replace(path)
     except OSError as error:
         raise SendError(f"HCCWATCH_OUTBOX: cannot write {path}: {error.strerror}") from None

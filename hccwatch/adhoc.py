@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -24,6 +25,7 @@ from hccwatch.settings import ConfigError, Settings
 from hccwatch.watchlist import Topic, Watchlist, load_watchlist
 from sources.matching import is_cjk, normalize
 from store.models import ADHOC_TOPIC_PREFIX
+from store.private import write_private
 
 ADHOC_SOURCES = ("ctgov", "pubmed", "europepmc")
 PREFIX = ADHOC_TOPIC_PREFIX
@@ -152,7 +154,8 @@ def add_topic(watchlist_path: str | Path, term: str, *, topic_id: str,
     text = path.read_text(encoding="utf-8").rstrip("\n") + "\n"
     trial = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
-        trial.write_text(text + topic_block(term, topic_id=topic_id, label=label), encoding="utf-8")
+        write_private(trial, (text + topic_block(term, topic_id=topic_id, label=label)).encode(),
+                      mode=stat.S_IMODE(path.stat().st_mode))  # a 0600 watchlist stays 0600
         try:
             checked = load_watchlist(trial)
         except ConfigError as error:

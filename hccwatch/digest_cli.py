@@ -29,6 +29,7 @@ from digests.send import (
 from hccwatch.cli import App, fail_cleanly, pass_app
 from hccwatch.settings import ConfigError, Settings
 from store.db import session_scope, utcnow
+from store.private import private_dir, write_private
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,9 @@ def write_files(letter: Letter, settings: Settings, out: Path) -> list[Path]:
     files = {"digest.html": letter.rendered.html.encode(), "digest.txt": letter.rendered.text.encode(),
              "digest.eml": message.as_bytes()}
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)
         for name, data in files.items():
-            (out / name).write_bytes(data)
+            write_private(out / name, data)
     except OSError as error:
         raise ConfigError(f"--out: cannot write to {out}: {error.strerror}") from None
     return [out / name for name in files]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables)
+from store.private import create_private, private_dir
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
@@ -125,9 +126,13 @@ def _prepare_directory(url: str) -> None:
         return
     path = Path(url.removeprefix("sqlite:///"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     except OSError as error:
         raise StoreError(f"cannot create the database folder {path.parent}: {error.strerror}") from None
+    try:
+        create_private(path)  # SQLite gives its -wal and -shm files the same mode
+    except OSError as error:
+        raise StoreError(f"cannot create the database {path}: {error.strerror}") from None
 
 
 def open_engine(db: str) -> Engine:

@@ -9,6 +9,8 @@ import csv
 import gzip
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -264,3 +266,37 @@ def test_web_answers_on_another_loopback_address(env):
         rebinding = httpx.get(f"{url}/status", headers={"Host": "evil.example"})
     assert page.status_code == 200 and "Invalid host header" not in page.text
     assert rebinding.status_code == 400  # other names are still refused
+
+
+# ---------------------------------------------------------------- 9. private files
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_patient_files_are_created_private_and_stay_so(ctgov, env, settings, tmp_path):
+    home = tmp_path / "new-home"  # folders hccwatch creates itself
+    env = {**env, "HCCWATCH_DB": str(home / "db" / "hccwatch.sqlite3"),
+           "HCCWATCH_OUTBOX": str(home / "outbox"), "HCCWATCH_MAIL_TO": "family@example.org"}
+    watchlist = Path(settings.watchlist)
+    watchlist.chmod(0o600)  # it holds the patient's medical details
+    old_umask = os.umask(0o022)
+    try:
+        assert hcc("poll", "--source", "ctgov", env=env).returncode == 0
+        assert hcc("digest", env=env).returncode == 0, "digest"
+        with web_server(env) as url, httpx.Client(base_url=url) as browser:
+            token = re.search(r'name="csrf_token" value="([^"]+)"',
+                              browser.get("/search").text).group(1)
+            added = browser.post("/watchlist/topics", data={
+                "term": "cabozantinib", "topic_id": "cabozantinib", "csrf_token": token})
+            database = home / "db" / "hccwatch.sqlite3"
+            open_files = {p.name: mode(p) for p in database.parent.iterdir()}  # -wal, -shm too
+    finally:
+        os.umask(old_umask)
+    assert added.status_code == 303 and "cabozantinib" in watchlist.read_text()
+    assert mode(watchlist) == 0o600
+    assert mode(database.parent) == 0o700 and mode(home / "outbox") == 0o700
+    assert {"hccwatch.sqlite3", "hccwatch.sqlite3-wal"} <= set(open_files)
+    assert set(open_files.values()) == {0o600}
+    mails = list((home / "outbox").glob("*.eml"))
+    assert mails and {mode(p) for p in mails} == {0o600}
