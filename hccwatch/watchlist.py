@@ -4,6 +4,7 @@ watched places. A broken file fails with the file, the line where it can be foun
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -11,16 +12,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assess.relevance import RelevanceContext, TopicInfo, mesh_in_query, short_label
 from hccwatch.settings import ConfigError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
 TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places"}
 TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
-              "kind", "notes", "codes", "trials"}
+              "kind", "notes", "codes", "trials", "weight"}
 FEED_KEYS = {"name", "url", "lang", "kind", "notes"}
 PLACE_KEYS = {"name", "label_zh", "match", "country", "notes"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MAX_WEIGHT = 10
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,15 @@ class Topic:
     pubmed: str | None = None
     europepmc: str | None = None
     kind: str | None = None
+    weight: float | None = None  # None: not given (1, or half for the disease topic)
 
     @property
     def all_terms(self) -> tuple[str, ...]:
         return self.terms + self.terms_zh
+
+    @property
+    def is_disease(self) -> bool:
+        return self.kind == "disease"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,17 @@ class Watchlist:
                 return topic
         known = ", ".join(t.id for t in self.topics)
         raise ConfigError(f"unknown topic {topic_id!r} (watchlist has: {known})")
+
+    def relevance_context(self) -> RelevanceContext:
+        """What relevance ranking needs from the watchlist: topics with their weights, and the
+        disease's terms and MeSH headings (from the disease topics)."""
+        disease = [t for t in self.topics if t.is_disease]
+        return RelevanceContext(
+            topics={t.id: TopicInfo(t.id, t.label, t.label_zh, t.weight, t.is_disease) for t in self.topics},
+            disease_terms=tuple(term for t in disease for term in t.all_terms),
+            disease_mesh=tuple(m for t in disease for m in mesh_in_query(t.pubmed)),
+            disease_label=next((short_label(t.label) for t in disease), "HCC"),
+            disease_label_zh=next((short_label(t.label_zh or t.label) for t in disease), "肝癌"))
 
 
 class _Locator:
@@ -216,7 +235,20 @@ def _topic(table: dict[str, Any], loc: _Locator, index: int) -> Topic:
         pubmed=_text(table, "pubmed", loc, "topics", index),
         europepmc=_text(table, "europepmc", loc, "topics", index),
         kind=_text(table, "kind", loc, "topics", index),
+        weight=_weight(table, topic_id, loc, index),
     )
+
+
+def _weight(table: dict[str, Any], topic_id: str, loc: _Locator, index: int) -> float | None:
+    """A topic's `weight`: a number from 0 to MAX_WEIGHT (absent: None)."""
+    value = table.get("weight")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not 0 <= value <= MAX_WEIGHT:
+        raise loc.fail(f"topic {topic_id!r}: weight must be a number from 0 to {MAX_WEIGHT} "
+                       f"(1 = an option topic, less for the disease), not {value!r}", "topics", index, "weight")
+    return float(value)
 
 
 def _feed(table: dict[str, Any], loc: _Locator, index: int) -> Feed:

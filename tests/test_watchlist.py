@@ -43,7 +43,22 @@ GOOD_TOPIC = '[[topics]]\nid = "a"\nterms = ["x"]\n'
     ('digest_weekday = "someday"\n' + GOOD_TOPIC, r"digest_weekday must be one of"),
     (GOOD_TOPIC + '[[feeds]]\nname = "f"\nurl = "file:///etc/passwd"\n', r"w.toml:6: feed url must start"),
     ('[[places]]\nname = "x"\n', r"no \[\[topics\]\]"),
+    (GOOD_TOPIC + 'weight = "high"\n', r"w.toml:4: topic 'a': weight must be a number from 0 to 10"),
+    (GOOD_TOPIC + 'weight = -1\n', r"w.toml:4: topic 'a': weight must be .* not -1"),
+    (GOOD_TOPIC + 'weight = nan\n', r"w.toml:4: topic 'a': weight must be"),
+    (GOOD_TOPIC + 'weight = true\n', r"w.toml:4: topic 'a': weight must be"),
+    (GOOD_TOPIC + 'weight = 11\n', r"w.toml:4: topic 'a': weight must be"),
 ])
 def test_broken_watchlist_names_file_line_and_reason(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_watchlist(write(tmp_path, text))
+
+
+def test_topic_weights_rank_options_above_the_disease(tmp_path):
+    bundled = load_watchlist(BUNDLED)
+    weights = {t.id: t.weight for t in bundled.topics}
+    assert weights["hcc"] < 1 <= min(weights["ql1706"], weights["atezolizumab-bevacizumab"], weights["tace"])
+    plain = load_watchlist(write(tmp_path, GOOD_TOPIC + 'kind = "disease"\n' + GOOD_TOPIC.replace('"a"', '"b"')))
+    context = plain.relevance_context()
+    assert [t.weight for t in plain.topics] == [None, None]  # not given: unknown, not invented
+    assert context.topics["a"].effective_weight < context.topics["b"].effective_weight == 1
