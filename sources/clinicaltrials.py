@@ -3,11 +3,11 @@ study's JSON into a Record. Parsing is pure: bytes in, Records out."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sources.http import HttpClient, ParseError
+from sources.jsonshape import cursor, load_object, text, texts, whole
 from sources.records import Contact, Location, ParsedPage, Record, find_nct_ids, nct_url, parse_each
 
 SOURCE = "ctgov"
@@ -55,14 +55,7 @@ def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) ->
 
 
 def _load(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
-        snippet = body[:60].decode("utf-8", "replace")
-        raise ParseError(f"ClinicalTrials.gov sent malformed JSON ({error}); "
-                         f"body starts {snippet!r}") from None
-    if not isinstance(data, dict):
-        raise ParseError("ClinicalTrials.gov sent JSON that is not an object")
+    data = load_object(body, "ClinicalTrials.gov")
     if "FullStudiesResponse" in data or "StudyFieldsResponse" in data:
         raise ParseError("this is a response of the retired classic ClinicalTrials.gov API; "
                          "point HCCWATCH_CTGOV_URL at the v2 API (https://clinicaltrials.gov/api/v2)")
@@ -78,7 +71,8 @@ def parse_page(body: bytes) -> ParsedPage:
     if not isinstance(studies, list):
         raise ParseError("ClinicalTrials.gov page has a 'studies' value that is not a list")
     records, skipped = parse_each(studies, parse_study, "study")
-    return ParsedPage(records, data.get("nextPageToken") or None, data.get("totalCount"), skipped)
+    return ParsedPage(records, cursor(data, "nextPageToken", "ClinicalTrials.gov"),
+                      whole(data, "totalCount"), skipped)
 
 
 def parse_study(study: Mapping[str, Any]) -> Record:
@@ -93,14 +87,14 @@ def parse_study(study: Mapping[str, Any]) -> Record:
     design = _dict(protocol, "designModule")
     description = _dict(protocol, "descriptionModule")
     contacts = _dict(protocol, "contactsLocationsModule")
-    status = status_mod.get("overallStatus")
-    phases = [p for p in design.get("phases") or [] if isinstance(p, str)]
-    summary = description.get("briefSummary") or ""
+    status = text(status_mod, "overallStatus")
+    phases = texts(design, "phases")
+    summary = text(description, "briefSummary") or ""
     return Record(
         source=SOURCE,
         kind="trial",
         ids={"nct": nct_id},
-        title=ident.get("briefTitle") or ident.get("officialTitle") or nct_id,
+        title=text(ident, "briefTitle") or text(ident, "officialTitle") or nct_id,
         url=nct_url(nct_id),
         summary=summary,
         published=_date(status_mod, "studyFirstPostDateStruct"),
@@ -108,7 +102,7 @@ def parse_study(study: Mapping[str, Any]) -> Record:
         evidence=trial_evidence(phases, design),
         status=status,
         phases=phases,
-        locations=[_location(loc) for loc in contacts.get("locations") or []],
+        locations=[_location(loc) for loc in _list(contacts, "locations")],
         mentions=[n for n in find_nct_ids(summary) if n != nct_id],
         details=_details(study, protocol, ident, status_mod, design, contacts),
         lang="en",
@@ -121,19 +115,19 @@ def _details(study: Mapping[str, Any], protocol: Mapping[str, Any], ident: Mappi
     sponsor = _dict(protocol, "sponsorCollaboratorsModule")
     eligibility = _dict(protocol, "eligibilityModule")
     enrollment = _dict(design, "enrollmentInfo")
-    interventions = _dict(protocol, "armsInterventionsModule").get("interventions") or []
+    interventions = _list(_dict(protocol, "armsInterventionsModule"), "interventions")
     return {
-        "official_title": ident.get("officialTitle"),
-        "acronym": ident.get("acronym"),
-        "status_known": status_mod.get("overallStatus") in STATUSES,
-        "why_stopped": status_mod.get("whyStopped"),
-        "conditions": list(_dict(protocol, "conditionsModule").get("conditions") or []),
+        "official_title": text(ident, "officialTitle"),
+        "acronym": text(ident, "acronym"),
+        "status_known": text(status_mod, "overallStatus") in STATUSES,
+        "why_stopped": text(status_mod, "whyStopped"),
+        "conditions": texts(_dict(protocol, "conditionsModule"), "conditions"),
         "interventions": [_intervention(i) for i in interventions if isinstance(i, dict)],
-        "sponsor": _dict(sponsor, "leadSponsor").get("name"),
-        "collaborators": [c.get("name") for c in sponsor.get("collaborators") or [] if c.get("name")],
-        "study_type": design.get("studyType"),
-        "enrollment": enrollment.get("count"),
-        "enrollment_type": enrollment.get("type"),
+        "sponsor": text(_dict(sponsor, "leadSponsor"), "name"),
+        "collaborators": [name for c in _list(sponsor, "collaborators") if (name := text(c, "name"))],
+        "study_type": text(design, "studyType"),
+        "enrollment": whole(enrollment, "count"),
+        "enrollment_type": text(enrollment, "type"),
         "start_date": _date(status_mod, "startDateStruct"),
         "primary_completion_date": _date(status_mod, "primaryCompletionDateStruct"),
         "completion_date": _date(status_mod, "completionDateStruct"),
@@ -141,11 +135,11 @@ def _details(study: Mapping[str, Any], protocol: Mapping[str, Any], ident: Mappi
         "last_update_posted": _date(status_mod, "lastUpdatePostDateStruct"),
         "results_first_posted": _date(status_mod, "resultsFirstPostDateStruct"),
         "has_results": bool(study.get("hasResults")),
-        "central_contacts": [_contact_dict(c) for c in contacts.get("centralContacts") or []],
-        "eligibility_criteria": eligibility.get("eligibilityCriteria"),
-        "minimum_age": eligibility.get("minimumAge"),
-        "maximum_age": eligibility.get("maximumAge"),
-        "sex": eligibility.get("sex"),
+        "central_contacts": [_contact_dict(c) for c in _list(contacts, "centralContacts")],
+        "eligibility_criteria": text(eligibility, "eligibilityCriteria"),
+        "minimum_age": text(eligibility, "minimumAge"),
+        "maximum_age": text(eligibility, "maximumAge"),
+        "sex": text(eligibility, "sex"),
     }
 
 
@@ -161,28 +155,32 @@ def trial_evidence(phases: list[str], design: Mapping[str, Any]) -> str:
 
 
 def _intervention(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": item.get("type"), "name": item.get("name"),
-            "other_names": list(item.get("otherNames") or [])}
+    return {"type": text(item, "type"), "name": text(item, "name"),
+            "other_names": texts(item, "otherNames")}
 
 
 def _location(loc: Mapping[str, Any]) -> Location:
     if not isinstance(loc, dict):
         raise ValueError("a location is not an object")
     return Location(
-        facility=loc.get("facility"), city=loc.get("city"), state=loc.get("state"),
-        country=loc.get("country"), status=loc.get("status"),
-        contacts=[Contact(**_contact_dict(c)) for c in loc.get("contacts") or []],
+        facility=text(loc, "facility"), city=text(loc, "city"), state=text(loc, "state"),
+        country=text(loc, "country"), status=text(loc, "status"),
+        contacts=[Contact(**_contact_dict(c)) for c in _list(loc, "contacts")],
     )
 
 
 def _contact_dict(contact: Mapping[str, Any]) -> dict[str, str | None]:
-    return {"name": contact.get("name"), "role": contact.get("role"),
-            "phone": contact.get("phone"), "email": contact.get("email")}
+    return {key: text(contact, key) for key in ("name", "role", "phone", "email")}
 
 
 def _date(module: Mapping[str, Any], key: str) -> str | None:
     value = _dict(module, key).get("date")
     return value if isinstance(value, str) and value else None
+
+
+def _list(parent: Mapping[str, Any], key: str) -> list[Any]:
+    value = parent.get(key) if isinstance(parent, Mapping) else None
+    return value if isinstance(value, list) else []
 
 
 def _dict(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -4,7 +4,6 @@ and linking a preprint to its journal version when Europe PMC names it. Parsing 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -14,6 +13,7 @@ import lxml.html
 from lxml import etree
 
 from sources.http import HttpClient, ParseError, SourceError
+from sources.jsonshape import cursor, load_object, text, whole
 from sources.literature import SAFE_PARSER, evidence_label, lang_of
 from sources.records import ParsedPage, Record, find_nct_ids, id_page, parse_each, pubmed_url
 
@@ -53,7 +53,8 @@ def parse_page(body: bytes) -> ParsedPage:
     """One search answer -> Records; a result that cannot be read is skipped and reported."""
     data = _load(body)
     records, skipped = parse_each(_results(data), parse_result, "Europe PMC result")
-    return ParsedPage(records, data.get("nextCursorMark"), data.get("hitCount"), skipped)
+    return ParsedPage(records, cursor(data, "nextCursorMark", "Europe PMC"),
+                      whole(data, "hitCount"), skipped)
 
 
 def parse_result(result: Mapping[str, Any]) -> Record:
@@ -71,7 +72,7 @@ def parse_result(result: Mapping[str, Any]) -> Record:
     return Record(
         source=SOURCE, kind="preprint" if preprint else "article", ids=ids, title=title,
         url=_url(ids, source, ident), summary=summary,
-        published=result.get("electronicPublicationDate") or result.get("firstPublicationDate")
+        published=text(result, "electronicPublicationDate") or text(result, "firstPublicationDate")
         or _str(result.get("pubYear")),
         evidence=evidence_label(pub_types), mentions=find_nct_ids(f"{title} {summary}"),
         details=_details(result, pub_types, preprint),
@@ -85,8 +86,8 @@ def _details(result: Mapping[str, Any], pub_types: list[str], preprint: bool) ->
         "journal": _journal(result),
         "publication_types": pub_types,
         "europepmc_id": f"{result.get('source')}/{result.get('id')}",
-        "first_index_date": result.get("firstIndexDate"),
-        "cited_by": result.get("citedByCount"),
+        "first_index_date": text(result, "firstIndexDate"),
+        "cited_by": whole(result, "citedByCount"),
         "open_access": result.get("isOpenAccess") == "Y",
         "mesh": [m.get("descriptorName") for m in _list(result, "meshHeadingList", "meshHeading")
                  if isinstance(m, dict) and m.get("descriptorName")],
@@ -136,16 +137,12 @@ def abstract_text(value: Any) -> str:
 def _load(body: bytes) -> dict[str, Any]:
     if body.lstrip()[:1] == b"<":
         raise SourceError(f"Europe PMC error: {_error_bean(body)}")
-    try:
-        data = json.loads(body)
-    except ValueError as error:
-        raise ParseError(f"Europe PMC sent malformed JSON ({error}); body starts "
-                         f"{body[:60].decode('utf-8', 'replace')!r}") from None
-    if not isinstance(data, dict):
-        raise ParseError("Europe PMC sent JSON that is not an object")
+    data = load_object(body, "Europe PMC")
     if "resultList" not in data:
-        detail = data.get("errMsg") or "no resultList (an unknown or expired cursorMark?)"
+        detail = text(data, "errMsg") or "no resultList (an unknown or expired cursorMark?)"
         raise ParseError(f"Europe PMC answer has {detail}")
+    if not isinstance(data["resultList"], dict | None):
+        raise ParseError("Europe PMC sent a resultList that is not an object")
     return data
 
 
@@ -158,8 +155,7 @@ def _error_bean(body: bytes) -> str:
 
 
 def _results(data: Mapping[str, Any]) -> list[Any]:
-    results = (data.get("resultList") or {}).get("result") or []
-    return results if isinstance(results, list) else []
+    return _list(data, "resultList", "result")
 
 
 def _pub_types(result: Mapping[str, Any]) -> list[str]:
@@ -180,8 +176,8 @@ def _authors(result: Mapping[str, Any]) -> list[str]:
 def _journal(result: Mapping[str, Any]) -> str | None:
     info = result.get("journalInfo")
     if isinstance(info, dict) and isinstance(info.get("journal"), dict):
-        return info["journal"].get("title")
-    return result.get("journalTitle") or (result.get("bookOrReportDetails") or {}).get("publisher")
+        return text(info["journal"], "title")
+    return text(result, "journalTitle") or text(result.get("bookOrReportDetails"), "publisher")
 
 
 def _url(ids: dict[str, str | None], source: str, ident: str) -> str:
@@ -199,4 +195,7 @@ def _list(result: Mapping[str, Any], outer: str, inner: str) -> list[Any]:
 
 
 def _str(value: Any) -> str | None:
-    return str(value).strip() if value not in (None, "") else None
+    """An identifier given as a string or a number; anything else is no identifier."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip() or None

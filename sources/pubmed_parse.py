@@ -12,6 +12,7 @@ from typing import IO, Any
 from lxml import etree
 
 from sources.http import ParseError, SourceError
+from sources.jsonshape import load_object, text, texts, whole
 from sources.literature import SAFE_PARSER, evidence_label, lang_of
 from sources.records import Record, find_nct_ids, pubmed_url
 
@@ -355,17 +356,18 @@ def parse_search(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
 
 
 def _parse_search_json(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ParseError(f"PubMed esearch sent malformed JSON: {body[:80]!r}") from None
+    data = load_object(body, "PubMed esearch")
     if "error" in data:
         raise eutils_error(str(data["error"]))
-    result = data.get("esearchresult") or {}
-    if result.get("ERROR") or "count" not in result:
-        raise eutils_error(str(result.get("ERROR") or "esearch JSON without a count"))
-    return (int(result["count"]), result.get("webenv"), result.get("querykey"),
-            list(result.get("idlist") or []))
+    result = data.get("esearchresult")
+    if not isinstance(result, dict):
+        raise ParseError("PubMed esearch JSON has no esearchresult object")
+    if result.get("ERROR"):
+        raise eutils_error(str(result["ERROR"]))
+    count = whole(result, "count")
+    if count is None:
+        raise ParseError(f"PubMed esearch JSON has no count (got {json.dumps(result.get('count'))[:40]})")
+    return count, text(result, "webenv"), text(result, "querykey"), texts(result, "idlist")
 
 
 def raise_for_error_document(body: bytes) -> None:

@@ -300,3 +300,40 @@ def test_patient_files_are_created_private_and_stay_so(ctgov, env, settings, tmp
     assert set(open_files.values()) == {0o600}
     mails = list((home / "outbox").glob("*.eml"))
     assert mails and {mode(p) for p in mails} == {0o600}
+
+
+# ---------------------------------------------------------------- 3. valid JSON, wrong shape
+
+WRONG_SHAPES = {
+    "ctgov": ("/ctgov/studies", b'{"studies": [], "nextPageToken": {"token": "t"}}',
+              "nextPageToken that is not a string"),
+    "ctgov-deep": ("/ctgov/studies", b'{"studies": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                   "nested too deep"),
+    "europepmc": ("/europepmc/search", b'{"resultList": [], "nextCursorMark": ["x"]}',
+                  "resultList that is not an object"),
+    "pubmed": ("/eutils/esearch.fcgi", b'{"esearchresult": {"count": "lots"}}', "has no count"),
+    "pubmed-nope": ("/eutils/esearch.fcgi", b'{"esearchresult": "nope"}', "no esearchresult"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_SHAPES)
+def test_a_wrongly_shaped_answer_fails_its_source_alone(case, replay, ctgov, lit_env):
+    from test_europepmc import recent_results
+    from test_pubmed_poll import RECORDED, recorded_articles
+
+    from replay.literature import EuropePmcHandler, EutilsHandler
+
+    replay.route("/eutils", EutilsHandler(recorded_articles(*RECORDED), rate_limit=None))
+    replay.route("/europepmc", EuropePmcHandler(recent_results()))
+    path, body, reason = WRONG_SHAPES[case]
+    replay.route(path, lambda _request: Response(200, body))
+    broken = case.split("-")[0]
+    result = hcc("poll", env=lit_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
+    assert failed and all(line.startswith(f"FAILED {broken} ") and reason in line for line in failed)
+    counts = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    for source in {"ctgov", "pubmed", "europepmc"} - {broken}:
+        assert f"{source}: 0 fetched" not in counts[source] and ", 0 failed" in counts[source]
+    last_poll = json.loads(hcc("status", "--format", "json", env=lit_env).stdout)["last_poll"]
+    assert not last_poll["interrupted"] and last_poll["ok"] is False
