@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables)
@@ -145,7 +145,7 @@ def open_engine(db: str) -> Engine:
         event.listen(engine, "begin", _begin)
     try:
         create_schema(engine)
-    except OperationalError as error:
+    except DatabaseError as error:  # also "file is not a database", not only OperationalError
         engine.dispose()
         raise StoreError(f"cannot open the database {url.removeprefix('sqlite:///')}: "
                          f"{error.orig}") from None
@@ -207,6 +207,23 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         try:
             yield session
             session.commit()
+        except DatabaseError as error:
+            session.rollback()
+            raise unusable(error, engine) or error from None
         except BaseException:
             session.rollback()
             raise
+
+
+# SQLite's words for a database file that cannot be read or written at all (as opposed to a
+# query's own error, or a lock that a moment's wait cures).
+_UNUSABLE = ("file is not a database", "malformed", "disk i/o error", "disk is full",
+             "unable to open database", "readonly database", "out of memory")
+
+
+def unusable(error: DatabaseError, engine: Engine) -> StoreError | None:
+    """A one-line StoreError when `error` means the database file itself is unusable."""
+    message = str(error.orig)
+    if not any(words in message.lower() for words in _UNUSABLE):
+        return None
+    return StoreError(f"the database {engine.url.database} cannot be used: {message}")

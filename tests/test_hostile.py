@@ -337,3 +337,26 @@ def test_a_wrongly_shaped_answer_fails_its_source_alone(case, replay, ctgov, lit
         assert f"{source}: 0 fetched" not in counts[source] and ", 0 failed" in counts[source]
     last_poll = json.loads(hcc("status", "--format", "json", env=lit_env).stdout)["last_poll"]
     assert not last_poll["interrupted"] and last_poll["ok"] is False
+
+
+# ---------------------------------------------------------------- 6. corrupt database, full disk
+
+def corrupt(path: Path, *, keep_header: bool) -> None:
+    """Overwrite the file with noise (after its first page if `keep_header`)."""
+    data = bytearray(path.read_bytes())
+    start = 4096 if keep_header else 0
+    data[start:] = bytes((i * 7919) % 251 for i in range(len(data) - start))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("keep_header", [False, True], ids=["not-a-database", "malformed"])
+def test_an_unusable_database_file_is_one_line_and_exit_2(ctgov, env, settings, keep_header):
+    assert hcc("poll", "--source", "ctgov", env=env).returncode == 0
+    corrupt(Path(settings.db), keep_header=keep_header)
+    for args in (("status",), ("findings",), ("show", "NCT02576665"), ("poll", "--source", "ctgov"),
+                 ("search", "--local", "melanoma"), ("digest", "--dry-run", "--out", "x"),
+                 ("web", "--port", str(free_port()))):
+        result = hcc(*args, env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, args
+        assert "database" in result.stderr and settings.db in result.stderr, args
