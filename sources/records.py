@@ -163,3 +163,4 @@ def nct_url(nct_id: str) -> str:
 
 def pubmed_url(pmid: str) -> str:
     return ID_PAGES["pmid"].format(pmid)
+

@@ -159,6 +159,7 @@ def create_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execution_options(hccwatch_write=True)
         with conn.begin():
+            add_missing_columns(conn)
             version = conn.execute(text("PRAGMA user_version")).scalar_one()
             upgrade = version < SCHEMA_VERSION
             if upgrade:  # version 2 indexed whole abstracts by trigrams in finding_fts
@@ -171,6 +172,24 @@ def create_schema(engine: Engine) -> None:
                 conn.exec_driver_sql(_SUBSTRING_INSERT.format(
                     summary=_SUBSTRING_SUMMARY.format(row="finding"), where="1"))
                 conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+
+
+# Columns added after a table was first released: (table, column, SQLite definition). A store
+# made before gets them with the definition's default (create_all never alters a table).
+ADDED_COLUMNS = (
+    ("finding", "baseline", "BOOLEAN NOT NULL DEFAULT 0"),
+)
+
+
+def add_missing_columns(conn: Connection) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of ADDED_COLUMNS an older store lacks."""
+    present: dict[str, set[str]] = {}
+    for table, column, definition in ADDED_COLUMNS:
+        if table not in present:
+            present[table] = {row[1] for row in conn.exec_driver_sql(f'PRAGMA table_info("{table}")')}
+        if column not in present[table]:
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}')
+            present[table].add(column)
 
 
 _WORDS_INSERT = ("INSERT INTO finding_words(rowid, title, title_alt, summary) SELECT id, title, "

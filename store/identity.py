@@ -135,9 +135,11 @@ def merge_findings(session: Session, keeper: Finding, other: Finding) -> None:
                 setattr(row, column, keeper.id)
                 session.add(row)
     if keeper.placeholder and not other.placeholder:
-        for name in ("kind", "title", "summary", "url", "status", "evidence", "details"):
+        for name in ("kind", "title", "summary", "url", "status", "evidence", "details", "baseline"):
             setattr(keeper, name, getattr(other, name))
         keeper.placeholder = False
+    elif not other.placeholder:
+        keeper.baseline = keeper.baseline and other.baseline  # announced if either half was
     keeper.first_seen_at = min(keeper.first_seen_at, other.first_seen_at)
     session.flush()
     session.delete(other)

@@ -17,7 +17,7 @@ from store.bulk import bulk_insert, chunks
 from store.db import index_for_search
 from store.identity import Known, Touched, content_hash, link_targets, record_ids
 from store.models import Finding, FindingSource, Identifier, TopicMatch
-from store.state import commit_batch, get_state
+from store.state import commit_batch, get_state, in_baseline
 from store.upsert import Outcome, fill, link_mentions, upsert_record, via
 
 CHUNK = 400
@@ -55,9 +55,10 @@ def ingest_batch(session: Session, records: Iterable[Record], *, source: str, qu
     stays and the failure counts as one more in a row. The caller commits; nothing here is
     visible until it does."""
     result = BatchResult()
-    for chunk in chunks(records, CHUNK):
-        _ingest_chunk(session, chunk, seen_at, result)
     state = get_state(session, source=source, query=query)
+    baseline = in_baseline(state)
+    for chunk in chunks(records, CHUNK):
+        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline)
     commit_batch(state, at=seen_at, count=result.fetched, cursor=cursor, error=error)
     session.add(state)
     return result
@@ -68,7 +69,8 @@ def _count(result: BatchResult, outcome: Outcome) -> None:
     result.changes += outcome.changes
 
 
-def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, result: BatchResult) -> None:
+def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, result: BatchResult, *,
+                  baseline: bool = False) -> None:
     """Wholly new records are inserted together; unchanged ones are counted without a write;
     everything else (merges, updates, placeholders) goes through upsert_record one by one.
     What the store knew is read again only before a record whose identifiers (or findings)
@@ -91,20 +93,20 @@ def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, resu
         else:
             for written, _ in fresh:
                 touched.add(known, written, record_ids(written))
-            _insert_fresh(session, fresh, seen_at, result)
+            _insert_fresh(session, fresh, seen_at, result, baseline=baseline)
             fresh = []
-            outcome = upsert_record(session, record, seen_at=seen_at)
+            outcome = upsert_record(session, record, seen_at=seen_at, baseline=baseline)
             _count(result, outcome)
             touched.add(known, record, pairs, outcome.finding.id)
-    _insert_fresh(session, fresh, seen_at, result)
+    _insert_fresh(session, fresh, seen_at, result, baseline=baseline)
 
 
 def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: datetime,
-                  result: BatchResult) -> None:
+                  result: BatchResult, *, baseline: bool) -> None:
     """Insert findings no identifier of which is stored yet, in a few multi-row statements."""
     if not fresh:
         return
-    rows = [_finding_row(record, seen_at, digest) for record, digest in fresh]
+    rows = [_finding_row(record, seen_at, digest, baseline) for record, digest in fresh]
     bulk_insert(session, Finding, rows)
     keys = [row["key"] for row in rows]
     by_key = dict(session.exec(select(Finding.key, Finding.id).where(col(Finding.key).in_(keys))).all())
@@ -125,11 +127,12 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
     result.new += len(fresh)
 
 
-def _finding_row(record: Record, seen_at: datetime, digest: str) -> dict[str, Any]:
+def _finding_row(record: Record, seen_at: datetime, digest: str, baseline: bool) -> dict[str, Any]:
     """The column values of a new Finding (built without the model: constructing SQLModel
     objects dominates the cost of a bulk insert)."""
     row = SimpleNamespace(**{c.name: None for c in Finding.__table__.columns if c.name != "id"})
     row.__dict__.update(key=record.key, first_seen_at=seen_at, last_seen_at=seen_at, summary="",
-                        phases=[], locations=[], watched_sites=[], details={}, placeholder=False)
+                        phases=[], locations=[], watched_sites=[], details={}, placeholder=False,
+                        baseline=baseline)
     fill(row, record, digest)
     return vars(row)

@@ -38,6 +38,9 @@ class Finding(SQLModel, table=True):
     lang: str | None = None
     placeholder: bool = False
     story_key: str | None = Field(default=None, index=True)
+    # Found by the first poll of a (source, query): already known when watching began, so the
+    # digest announces it as new only if its own date is recent (see assess.relevance.own_date).
+    baseline: bool = False
 
 
 class Identifier(SQLModel, table=True):

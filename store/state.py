@@ -15,6 +15,13 @@ def get_state(session: Session, *, source: str, query: str) -> SourceState:
     return session.get(SourceState, (source, query)) or SourceState(source=source, query=query)
 
 
+def in_baseline(state: SourceState) -> bool:
+    """Whether a (source, query) is still taking its baseline: its first poll, and the polls
+    after it as long as none has completed (a partial first poll keeps no cursor and counts a
+    failure). What a baseline finds was already known when watching began."""
+    return state.last_success_at is None or (state.cursor is None and state.consecutive_failures > 0)
+
+
 def mark_success(state: SourceState, *, at: datetime, count: int) -> None:
     state.last_attempt_at = at
     state.last_success_at = at

@@ -28,13 +28,16 @@ class Outcome:
     changes: int = 0
 
 
-def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Outcome:
-    """Insert or merge one Record; a second identical record changes nothing at all."""
+def upsert_record(session: Session, record: Record, *, seen_at: datetime,
+                  baseline: bool = False) -> Outcome:
+    """Insert or merge one Record; a second identical record changes nothing at all. A finding
+    it creates is marked `baseline` when a (source, query) baseline found it."""
     finding = resolve(session, record_ids(record))
     digest = content_hash(record)
     source_row: FindingSource | None = None  # this source's row for the finding, if any
     if finding is None:
         finding = _create(session, record, seen_at=seen_at, digest=digest)
+        finding.baseline = baseline
         session.add(finding)
         session.flush()
         index_for_search(session, [(finding.id, finding.summary)])
@@ -43,6 +46,7 @@ def upsert_record(session: Session, record: Record, *, seen_at: datetime) -> Out
         fill(finding, record, digest)
         finding.placeholder = False
         finding.first_seen_at = seen_at
+        finding.baseline = baseline
         source_row = find_source_row(session, finding.id, record.source)
         outcome = Outcome("new", finding)
     else:
