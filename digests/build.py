@@ -1,6 +1,7 @@
-"""Choose what goes into one recipient's weekly digest: every Finding first seen and every
-Change recorded in the period that no earlier digest to that recipient carried. Pure: reads
-the store, returns a plain WeeklyDigest model ready to render."""
+"""Build one recipient's weekly digest: what digests/choose.py picked (everything no digest sent
+to them carried yet, capped per section, the most relevant in a top box) as cards with their
+badges, dates, sites, links and why-lines. Pure: reads the store, returns a plain WeeklyDigest
+model ready to render."""
 
 from __future__ import annotations
 
@@ -13,18 +14,28 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from digests.choose import (
+    OPEN_STATUSES,
+    Choice,
+    Item,
+    Limits,
+    SectionChoice,
+    Story,
+    choose,
+    gather,
+)
 from hccwatch.showtext import status_word
 from hccwatch.watchlist import Watchlist
-from store.models import Change, Digest, DigestEntry, Finding, PollRun, SourceState
+from store.models import Change, Finding, PollRun, SourceState
 from store.queries import describe, linked
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
 SUMMARY_CHARS = 200
 SECTIONS = {"trials": ("Clinical trials", "临床试验"), "papers": ("Papers", "论文"),
             "news": ("News", "新闻")}
-SECTION_OF = {"trial": "trials", "article": "papers", "preprint": "papers", "news": "news"}
 # Significance -> (badge, badge in Chinese, rank: lower is more important). "minor" changes
 # (title edits, sites dropped) are not worth a family's attention and stay out of the digest.
 SIGNIFICANCE = {
@@ -41,16 +52,16 @@ SIGNIFICANCE = {
 STATUS_ZH = {"RECRUITING": "招募中", "NOT_YET_RECRUITING": "尚未招募", "COMPLETED": "已完成",
              "ACTIVE_NOT_RECRUITING": "进行中，不再招募", "TERMINATED": "已终止",
              "WITHDRAWN": "已撤回", "SUSPENDED": "已暂停", "ENROLLING_BY_INVITATION": "受邀入组"}
-EVIDENCE = {
-    "retracted": ("已撤稿", 0), "phase 3 rct": ("III期随机对照试验", 1),
-    "rct": ("随机对照试验", 2), "meta-analysis": ("荟萃分析", 3),
-    "systematic review": ("系统综述", 4), "review": ("综述", 5), "press release": ("新闻稿", 6),
-    "case report": ("病例报告", 7), "preprint": ("预印本", 8),
-}
+EVIDENCE_ZH = {"retracted": "已撤稿", "phase 3 rct": "III期随机对照试验", "rct": "随机对照试验",
+               "meta-analysis": "荟萃分析", "systematic review": "系统综述", "review": "综述",
+               "press release": "新闻稿", "case report": "病例报告", "preprint": "预印本",
+               "guideline": "指南"}
 FIELD_LABELS = {"phases": "Phases", "sites": "Sites", "sites_removed": "Sites no longer listed",
                 "title": "Title"}
 NEW_TRIAL = ("New trial", "新试验")
-NEW_WATCHED_TRIAL_RANK, NEW_TRIAL_RANK, OTHER_RANK = 0, 4, 6
+NEWLY_FOUND = ("Newly found", "新发现")
+DEFAULT_LIMITS = Limits()
+MAX_SITES, MAX_MENTIONS = 3, 5  # per card; the rest are one click away
 
 
 class PeriodError(ValueError):
@@ -113,11 +124,23 @@ class Period:
         return _aware(moment).astimezone(ZoneInfo(self.timezone))
 
 
+def default_period(session: Session, timezone: str, now: datetime) -> Period:
+    """The last complete week, unless watching began after it ended (a fresh install): then
+    this week, so the first digest carries what was found instead of an empty last week."""
+    last = Period.last_complete(timezone, now)
+    began = session.exec(select(func.min(Finding.first_seen_at))).one()
+    return Period.containing(now, timezone) if began is None or _aware(began) >= last.end else last
+
+
 @dataclass(frozen=True)
 class TopicLabel:
     id: str
     label: str
     label_zh: str | None = None
+    specific: bool = True  # one of the patient's options, not the disease alone
+
+
+OTHER_TOPIC = TopicLabel("other", "Other", "其他", specific=False)
 
 
 @dataclass(frozen=True)
@@ -150,31 +173,29 @@ class Site:
 
 @dataclass
 class Entry:
+    """One card: a finding (new, changed, or both) or a news story from several sources."""
+
     key: str
+    kind: str
     section: str
     title: str
     title_alt: str | None
     summary: str
     url: str | None
     date: str
+    topic: TopicLabel
     topics: list[TopicLabel]
     badges: list[Badge]
-    rank: int
+    relevance: float
+    why: list[Badge] = field(default_factory=list)
+    eligibility: str | None = None
     status: str | None = None
     changes: list[str] = field(default_factory=list)
     sites: list[Site] = field(default_factory=list)
+    more_sites: int = 0
     mentions: list[Mention] = field(default_factory=list)
     items: list[Mention] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-    finding_ids: list[int] = field(default_factory=list)
-    change_ids: list[int] = field(default_factory=list)
-    story_key: str | None = None
-
-
-@dataclass
-class TopicGroup:
-    topic: TopicLabel
-    entries: list[Entry]
 
 
 @dataclass
@@ -182,11 +203,10 @@ class Section:
     id: str
     title: str
     title_zh: str
-    groups: list[TopicGroup]
-
-    @property
-    def count(self) -> int:
-        return sum(len(group.entries) for group in self.groups)
+    entries: list[Entry]
+    total: int  # cards (news: stories) it carries: shown here, in the top box, or counted
+    more: int = 0
+    more_by_topic: list[tuple[TopicLabel, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -209,142 +229,200 @@ class SourceHealth:
 class WeeklyDigest:
     period: Period
     recipient: str
+    top: list[Entry]
     sections: list[Section]
     sources: list[SourceHealth]
+    carried: list[Item] = field(default_factory=list)  # for the ledger: shown and counted
+    starting_point: bool = False
+    known: dict[str, int] = field(default_factory=dict)  # starting point: already known, per section
+    patient_label: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
-        return {section.id: section.count for section in self.sections}
+        return {section.id: section.total for section in self.sections}
 
     @property
     def is_empty(self) -> bool:
-        return not any(self.counts.values())
+        return not self.carried
 
     def entries(self) -> Iterator[Entry]:
+        yield from self.top
         for section in self.sections:
-            for group in section.groups:
-                yield from group.entries
+            yield from section.entries
 
 
-def build_digest(session: Session, *, watchlist: Watchlist, period: Period,
-                 recipient: str) -> WeeklyDigest:
-    """The digest of `period` for `recipient`, leaving out what an earlier digest carried."""
-    carried_findings, carried_changes = carried(session, recipient=recipient, period=period.label)
-    new = [f for f in new_findings(session, period) if f.id not in carried_findings]
-    new_ids = {f.id for f in new}
-    changes = [c for c in period_changes(session, period)
-               if c.id not in carried_changes and c.finding_id not in new_ids]
-    entries = collect_entries(session, new, changes, watchlist=watchlist, period=period)
-    return WeeklyDigest(period=period, recipient=recipient,
-                        sections=arrange(entries, watchlist),
-                        sources=source_health(session, period))
+def build_digest(session: Session, *, watchlist: Watchlist, period: Period, recipient: str,
+                 limits: Limits = DEFAULT_LIMITS, patient_label: str | None = None) -> WeeklyDigest:
+    """The digest of `period` for `recipient`: what no digest sent to them carried yet, the
+    most relevant first, each section capped and the rest counted per topic."""
+    topics = topic_labels(watchlist)
+    items = gather(session, period_label=period.label, end=period.end, recipient=recipient,
+                   topics=watchlist.relevance_context())
+    for item in items:
+        item.relevance = provisional_relevance(item, topics)
+    choice = choose(items, limits)
+    cards = Cards.load(session, choice, topics, period)
+    sections = [section_of(chosen, cards, choice) for chosen in choice.sections]
+    return WeeklyDigest(period=period, recipient=recipient, top=cards.entries(choice.top),
+                        sections=sections, sources=source_health(session, period),
+                        carried=choice.carried, starting_point=choice.starting_point,
+                        known=dict(choice.known), patient_label=patient_label)
 
 
-def carried(session: Session, *, recipient: str, period: str) -> tuple[set[int], set[int]]:
-    """Finding and Change ids that digests of other periods already sent to `recipient`."""
-    rows = session.exec(
-        select(DigestEntry.finding_id, DigestEntry.change_id)
-        .join(Digest, col(Digest.id) == DigestEntry.digest_id)
-        .where(Digest.recipient == recipient, Digest.status == "sent", Digest.period != period))
-    findings, changes = set(), set()
-    for finding_id, change_id in rows:
-        if change_id is not None:
-            changes.add(change_id)
-        elif finding_id is not None:
-            findings.add(finding_id)
-    return findings, changes
+def topic_labels(watchlist: Watchlist) -> dict[str, TopicLabel]:
+    labels = {t.id: TopicLabel(t.id, t.label, t.label_zh, t.kind != "disease")
+              for t in watchlist.topics}
+    return {**labels, "other": OTHER_TOPIC}
 
 
-def new_findings(session: Session, period: Period) -> list[Finding]:
-    return list(session.exec(select(Finding).where(
-        Finding.placeholder == False,  # noqa: E712
-        Finding.first_seen_at >= period.start, Finding.first_seen_at < period.end)
-        .order_by(col(Finding.id))))
+def section_of(chosen: SectionChoice, cards: Cards, choice: Choice) -> Section:
+    title, title_zh = SECTIONS[chosen.id]
+    in_top = sum(story.lead.section == chosen.id for story in choice.top)
+    more = [(cards.topic(topic), n) for topic, n in chosen.more_by_topic.most_common()]
+    return Section(chosen.id, title, title_zh, cards.entries(chosen.shown),
+                   total=in_top + len(chosen.shown) + chosen.more, more=chosen.more,
+                   more_by_topic=more)
 
 
-def period_changes(session: Session, period: Period) -> list[Change]:
-    return list(session.exec(select(Change).where(
-        Change.significance.in_(tuple(SIGNIFICANCE)),
-        Change.seen_at >= period.start, Change.seen_at < period.end)
-        .order_by(col(Change.seen_at), col(Change.id))))
+# Stands in for Finding.relevance (issue 13, section 1) until that column is in the store:
+# the most significant change, else what kind of new thing it is, a little more for a finding
+# filed under one of the patient's options than under the disease alone.
+CHANGE_SCORE = {"retraction": 1.0, "watched_site": 0.95, "recruiting": 0.9, "results": 0.85,
+                "stopped": 0.7, "completed": 0.5, "status": 0.45, "phase": 0.4, "site": 0.35}
+EVIDENCE_SCORE = {"retracted": 0.9, "guideline": 0.85, "phase 3 rct": 0.8, "rct": 0.7,
+                  "meta-analysis": 0.7, "systematic review": 0.6, "review": 0.4,
+                  "press release": 0.4, "preprint": 0.3, "case report": 0.2}
 
 
-def collect_entries(session: Session, new: Sequence[Finding], changes: Sequence[Change], *,
-                    watchlist: Watchlist, period: Period) -> list[Entry]:
-    """One entry per new finding and per changed finding; news items merged per story."""
-    by_finding: dict[int, list[Change]] = defaultdict(list)
-    for change in changes:
-        by_finding[change.finding_id].append(change)
-    changed = session.exec(select(Finding).where(col(Finding.id).in_(list(by_finding)),
-                                                 Finding.placeholder == False))  # noqa: E712
-    findings = [*new, *changed]
-    data = {item["key"]: item for item in describe(session, findings)}
-    linked = mentions(session, findings)
-    topics = {t.id: TopicLabel(t.id, t.label, t.label_zh) for t in watchlist.topics}
-    entries = []
-    for finding in findings:
-        context = EntryContext(data[finding.key], topics, linked[finding.id], period)
-        entries.append(entry_for(finding, by_finding.get(finding.id, []), context))
-    return merge_stories(entries)
+def provisional_relevance(item: Item, topics: dict[str, TopicLabel]) -> float:
+    """A stand-in score in [0, 1.1] from what the light rows hold (see CHANGE_SCORE)."""
+    if item.significance:
+        score = max(CHANGE_SCORE.get(s, 0.3) for s in item.significance)
+    elif item.kind == "trial":
+        score = 0.8 if item.open_nearby else 0.6 if item.status in OPEN_STATUSES else 0.3
+    else:
+        score = EVIDENCE_SCORE.get((item.evidence or "").lower(), 0.3)
+    return score + (0.1 if topics.get(item.topic, OTHER_TOPIC).specific else 0.0)
 
 
-@dataclass(frozen=True)
-class EntryContext:
-    data: dict[str, Any]
+@dataclass
+class Cards:
+    """The stored rows behind the shown stories, read in a few queries, and their cards."""
+
+    findings: dict[int, Finding]
+    changes: dict[int, Change]
+    data: dict[str, dict[str, Any]]
+    mentions: dict[int, list[Mention]]
     topics: dict[str, TopicLabel]
-    mentions: list[Mention]
     period: Period
 
+    @classmethod
+    def load(cls, session: Session, choice: Choice, topics: dict[str, TopicLabel],
+             period: Period) -> Cards:
+        stories = [*choice.top, *(s for section in choice.sections for s in section.shown)]
+        items = [item for story in stories for item in story.items]
+        findings = {f.id: f for f in _by_ids(session, Finding, [i.finding_id for i in items])}
+        changes = {c.id: c for c in _by_ids(session, Change,
+                                            [cid for i in items for cid in i.change_ids])}
+        data = {row["key"]: row for row in describe(session, list(findings.values()))}
+        return cls(findings, changes, data, mentions(session, list(findings.values())), topics,
+                   period)
 
-def entry_for(finding: Finding, changes: list[Change], ctx: EntryContext) -> Entry:
-    """A new finding (no changes) or an update (the changes this period brought)."""
-    section = SECTION_OF.get(finding.kind, "news")
-    badges, rank = change_badges(changes) if changes else new_badges(finding)
-    sources = [source_name(s) for s in ctx.data["sources"]]
-    return Entry(
-        key=finding.key, section=section, title=one_line(finding.title, 300),
-        title_alt=finding.title_alt, summary=one_line(finding.summary, SUMMARY_CHARS),
-        url=safe_url(finding.url), date=entry_date(finding, changes, ctx.period),
-        topics=[ctx.topics.get(t) or TopicLabel(t, t) for t in ctx.data["topics"]],
-        badges=badges, rank=rank,
-        status=status_word(finding.status) if finding.kind == "trial" else None,
-        changes=[change_line(c) for c in changes],
-        sites=[site_of(s) for s in finding.watched_sites or []],
-        mentions=ctx.mentions, sources=sources,
-        items=[Mention(", ".join(sources) or finding.key, safe_url(finding.url),
-                       one_line(finding.title, 300))] if section == "news" else [],
-        finding_ids=[] if changes else [finding.id],
-        change_ids=[c.id for c in changes], story_key=finding.story_key,
-    )
+    def topic(self, topic_id: str) -> TopicLabel:
+        return self.topics.get(topic_id) or TopicLabel(topic_id, topic_id)
+
+    def entries(self, stories: Sequence[Story]) -> list[Entry]:
+        return [self.entry(story) for story in stories]
+
+    def entry(self, story: Story) -> Entry:
+        lead, *others = [self.card(item) for item in story.items]
+        for other in others:
+            merge_into(lead, other)
+        return lead
+
+    def card(self, item: Item) -> Entry:
+        finding = self.findings[item.finding_id]
+        changes = [self.changes[cid] for cid in item.change_ids]
+        data = self.data[finding.key]
+        section = item.section
+        sources = [source_name(s) for s in data["sources"]]
+        sites = [site_of(s) for s in finding.watched_sites or []]
+        topic = self.topic(item.topic)
+        badges = entry_badges(finding, item, changes)
+        return Entry(
+            key=finding.key, kind=finding.kind, section=section, title=one_line(finding.title, 300),
+            title_alt=finding.title_alt, summary=one_line(finding.summary, SUMMARY_CHARS),
+            url=safe_url(finding.url), date=entry_date(item, changes, self.period),
+            topic=topic, topics=[self.topic(t) for t in item.topics], badges=badges,
+            relevance=round(item.relevance, 3),
+            why=provisional_why(item, topic, badges, sites), eligibility=item.eligibility,
+            status=status_word(finding.status) if finding.kind == "trial" else None,
+            changes=[change_line(c) for c in changes], sites=sites[:MAX_SITES],
+            more_sites=max(0, len(sites) - MAX_SITES),
+            mentions=self.mentions.get(finding.id, [])[:MAX_MENTIONS], sources=sources,
+            items=[Mention(", ".join(sources) or finding.key, safe_url(finding.url),
+                           one_line(finding.title, 300))] if section == "news" else [],
+        )
 
 
-def entry_date(finding: Finding, changes: Sequence[Change], period: Period) -> str:
-    """When the change was seen, or when the source says the finding was published."""
-    if changes:
+def _by_ids(session: Session, model: Any, ids: Sequence[int]) -> list[Any]:
+    ids = sorted(set(ids))
+    return [row for start in range(0, len(ids), 500)
+            for row in session.exec(select(model).where(col(model.id).in_(ids[start:start + 500])))]
+
+
+def entry_date(item: Item, changes: Sequence[Change], period: Period) -> str:
+    """A finding's own date (a trial's first posting, an article's PubMed entry), never when
+    hccwatch first saw it; for a change on something announced before, when it was seen."""
+    if changes and not item.new:
         return period.local(changes[-1].seen_at).date().isoformat()
-    published = finding.published or finding.updated
-    return published[:10] if published else period.local(finding.first_seen_at).date().isoformat()
+    return item.own_date or ""
 
 
-def new_badges(finding: Finding) -> tuple[list[Badge], int]:
+def entry_badges(finding: Finding, item: Item, changes: Sequence[Change]) -> list[Badge]:
+    """"New trial" (or the evidence label) for what is announced, then every change's badge:
+    a trial new and terminated in the same week says both."""
+    badges = []
+    if item.new:
+        badges += new_badges(finding, announced=item.announced, fresh=item.fresh)
+    said = {b.text.lower() for b in badges}
+    return badges + [b for b in change_badges(changes) if b.text.lower() not in said]
+
+
+def new_badges(finding: Finding, *, announced: bool, fresh: bool) -> list[Badge]:
+    """A trial first posted lately is a "New trial"; one posted long ago that a query finds
+    only now is "Newly found"; one already known when watching began shows its status."""
     if finding.kind == "trial":
-        rank = NEW_WATCHED_TRIAL_RANK if finding.watched_sites else NEW_TRIAL_RANK
-        return [Badge(*NEW_TRIAL)], rank
+        if announced:
+            return [Badge(*NEW_TRIAL) if fresh else Badge(*NEWLY_FOUND)]
+        return [Badge(status_word(finding.status), STATUS_ZH.get(finding.status or ""))]
     label = finding.evidence or ("preprint" if finding.kind == "preprint" else None)
     if not label:
-        return [], OTHER_RANK
-    zh, rank = EVIDENCE.get(label.lower(), (None, OTHER_RANK))
-    return [Badge(label, zh)], rank
+        return []
+    return [Badge(label, EVIDENCE_ZH.get(label.lower()))]
 
 
-def change_badges(changes: Sequence[Change]) -> tuple[list[Badge], int]:
+def change_badges(changes: Sequence[Change]) -> list[Badge]:
     badges: dict[Badge, None] = {}
-    for change in changes:
+    for change in sorted(changes, key=lambda c: SIGNIFICANCE[c.significance][2]):
         text, zh, _ = SIGNIFICANCE[change.significance]
         if change.field == "status" and change.significance != "recruiting":
             text, zh = status_word(change.new), STATUS_ZH.get(change.new or "", zh)
         badges.setdefault(Badge(text, zh))
-    return list(badges), min(SIGNIFICANCE[c.significance][2] for c in changes)
+    return list(badges)
+
+
+def provisional_why(item: Item, topic: TopicLabel, badges: Sequence[Badge],
+                    sites: Sequence[Site]) -> list[Badge]:
+    """Stands in for Finding.why until that column is in the store: the topic it is filed
+    under, its first badge and the first watched place it is open in."""
+    why = [Badge(topic.label, topic.label_zh)] if topic.id != OTHER_TOPIC.id else []
+    why += list(badges[:1])
+    if sites:
+        why.append(Badge(f"site in {sites[0].place}", f"{sites[0].place_zh or sites[0].place} 有研究中心"))
+    if item.new and not item.announced:
+        why.append(Badge("already known when watching began", "开始关注时已有"))
+    return why
 
 
 def change_line(change: Change) -> str:
@@ -384,46 +462,12 @@ def mentions(session: Session, findings: Sequence[Finding]) -> dict[int, list[Me
     return found
 
 
-def merge_stories(entries: list[Entry]) -> list[Entry]:
-    """News items sharing a story_key become one entry listing every source."""
-    stories: dict[str, Entry] = {}
-    merged = []
-    for entry in entries:
-        story = entry.story_key if entry.section == "news" and not entry.change_ids else None
-        lead = stories.get(story) if story else None
-        if lead is None:
-            merged.append(entry)
-            if story:
-                stories[story] = entry
-            continue
-        lead.items.extend(entry.items)
-        lead.finding_ids.extend(entry.finding_ids)
-        lead.sources = sorted({*lead.sources, *entry.sources})
-        lead.topics.extend(t for t in entry.topics if t not in lead.topics)
-        lead.mentions.extend(m for m in entry.mentions if m not in lead.mentions)
-    return merged
-
-
-def arrange(entries: list[Entry], watchlist: Watchlist) -> list[Section]:
-    """Sections in a fixed order; inside each, groups by topic (watchlist order), and entries
-    by importance, then newest first."""
-    order = {t.id: n for n, t in enumerate(watchlist.topics)}
-    other = TopicLabel("other", "Other", "其他")
-    sections = []
-    for section_id, (title, title_zh) in SECTIONS.items():
-        groups: dict[str, TopicGroup] = {}
-        for entry in entries:
-            if entry.section != section_id:
-                continue
-            topic = min(entry.topics, key=lambda t: order.get(t.id, len(order)), default=other)
-            groups.setdefault(topic.id, TopicGroup(topic, [])).entries.append(entry)
-        for group in groups.values():
-            group.entries.sort(key=lambda e: e.title)
-            group.entries.sort(key=lambda e: e.date, reverse=True)
-            group.entries.sort(key=lambda e: (e.rank, -len(e.items)))
-        ordered = sorted(groups.values(), key=lambda g: order.get(g.topic.id, len(order)))
-        sections.append(Section(section_id, title, title_zh, ordered))
-    return sections
+def merge_into(lead: Entry, other: Entry) -> None:
+    """Another source's item of the same news story joins the lead's card."""
+    lead.items.extend(other.items)
+    lead.sources = sorted({*lead.sources, *other.sources})
+    lead.topics.extend(t for t in other.topics if t not in lead.topics)
+    lead.mentions.extend(m for m in other.mentions if m not in lead.mentions)
 
 
 def source_health(session: Session, period: Period) -> list[SourceHealth]:

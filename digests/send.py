@@ -13,8 +13,9 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, insert, select
 
 from digests.build import WeeklyDigest
 from digests.render import Rendered
@@ -133,17 +134,21 @@ def record_pending(session: Session, digest: WeeklyDigest, rendered: Rendered, *
     session.add(row)
     session.flush()
     session.exec(delete(DigestEntry).where(DigestEntry.digest_id == row.id))
-    session.add_all(entries_of(digest, row.id))
+    rows = entries_of(digest, row.id)
+    if rows:  # one executemany: a first digest after a backfill carries thousands
+        session.execute(insert(DigestEntry), rows)
     return letter_of(row)
 
 
-def entries_of(digest: WeeklyDigest, digest_id: int) -> list[DigestEntry]:
+def entries_of(digest: WeeklyDigest, digest_id: int) -> list[dict[str, Any]]:
+    """DigestEntry rows for everything the digest carries, shown or counted: the findings it
+    announced as new (or counted as already known) and the changes it reported."""
     rows = []
-    for entry in digest.entries():
-        rows += [DigestEntry(digest_id=digest_id, section=entry.section, finding_id=finding_id)
-                 for finding_id in entry.finding_ids]
-        rows += [DigestEntry(digest_id=digest_id, section=entry.section, change_id=change_id)
-                 for change_id in entry.change_ids]
+    for item in digest.carried:
+        entry = {"digest_id": digest_id, "section": item.section}
+        if item.new:
+            rows.append({**entry, "finding_id": item.finding_id, "change_id": None})
+        rows += [{**entry, "finding_id": None, "change_id": change_id} for change_id in item.change_ids]
     return rows
 
 

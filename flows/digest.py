@@ -74,7 +74,7 @@ def digest(period: str | None = None) -> State:
     """This period's digest (`period` like 2026-W47; default: the last complete week) to every
     recipient; Failed if sending to anyone failed (run again: nothing is sent twice)."""
     app = App()
-    chosen = resolve_period(period, app.watchlist.timezone, utcnow())
+    chosen = resolve_period(app, period, utcnow())
     outcomes = [deliver_to(app, chosen, recipient) for recipient in recipients(app.settings)]
     for outcome in outcomes:
         print(outcome.message)

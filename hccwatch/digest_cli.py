@@ -4,6 +4,7 @@ once (the ledger in digests/send.py); `--dry-run` writes the files and stops bef
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from digests.build import Period, PeriodError, WeeklyDigest, build_digest
-from digests.render import Rendered, render_digest
+from digests.build import Period, PeriodError, WeeklyDigest, build_digest, default_period
+from digests.render import Rendered, digest_json, render_digest
 from digests.send import (
     Letter,
     SendError,
@@ -50,10 +51,13 @@ class DigestReport:
         return all(o.status != "failed" for o in self.outcomes)
 
 
-def resolve_period(text: str | None, timezone: str, now: datetime) -> Period:
-    """The named ISO week, or the last complete one; a week that has not begun is refused."""
+def resolve_period(app: App, text: str | None, now: datetime) -> Period:
+    """The named ISO week, or by default the last complete one (this week on a fresh install);
+    a week that has not begun is refused."""
+    timezone = app.watchlist.timezone
     if not text:
-        return Period.last_complete(timezone, now)
+        with session_scope(app.engine, write=False) as session:
+            return default_period(session, timezone, now)
     period = Period.parse(text, timezone)
     if period.start > now:
         raise PeriodError(f"{period.label} has not started yet")
@@ -74,7 +78,7 @@ def make_digest(app: App, period: str | None = None, *, dry_run: bool = False,
                 now: datetime | None = None) -> DigestReport:
     """Make the period's digest for every recipient: send it once, or with `dry_run` only
     write digest.html/.txt/.eml to `out`. Raises PeriodError or ConfigError on bad input."""
-    chosen = resolve_period(period, app.watchlist.timezone, now or utcnow())
+    chosen = resolve_period(app, period, now or utcnow())
     report = DigestReport(chosen.label)
     if dry_run:
         report.outcomes.append(preview(app, chosen, recipients(app.settings)[0], out or Path(".")))
@@ -91,19 +95,21 @@ def render_for(app: App, period: Period, recipient: str) -> tuple[WeeklyDigest, 
 
 
 def preview(app: App, period: Period, recipient: str, out: Path) -> Outcome:
-    _, rendered = render_for(app, period, recipient)
+    digest, rendered = render_for(app, period, recipient)
     letter = Letter(0, recipient, new_message_id(app.settings.mail_from), rendered)
-    paths = write_files(letter, app.settings, out)
+    summary = json.dumps(digest_json(digest, rendered.subject), ensure_ascii=False, indent=2)
+    paths = write_files(letter, app.settings, out, {"digest.json": summary.encode()})
     return Outcome(recipient, "dry_run",
                    f"dry run: wrote {', '.join(str(p) for p in paths)} (nothing sent or marked)",
                    rendered.subject)
 
 
-def write_files(letter: Letter, settings: Settings, out: Path) -> list[Path]:
+def write_files(letter: Letter, settings: Settings, out: Path,
+                extra: dict[str, bytes] | None = None) -> list[Path]:
     message = compose(letter.rendered, sender=settings.mail_from, recipient=letter.recipient,
                       message_id=letter.message_id, date=utcnow())
     files = {"digest.html": letter.rendered.html.encode(), "digest.txt": letter.rendered.text.encode(),
-             "digest.eml": message.as_bytes()}
+             "digest.eml": message.as_bytes(), **(extra or {})}
     try:
         private_dir(out)
         for name, data in files.items():
@@ -157,8 +163,10 @@ def transmit(app: App, period: Period, letter: Letter) -> Outcome:
 
 @click.command()
 @click.option("--period", metavar="YYYY-Www",
-              help="ISO week in the watchlist's timezone, e.g. 2026-W47. Default: the last complete week.")
-@click.option("--dry-run", is_flag=True, help="Write digest.html, digest.txt and digest.eml to --out; "
+              help="ISO week in the watchlist's timezone, e.g. 2026-W47. Default: the last complete week "
+              "(on a fresh install: this week).")
+@click.option("--dry-run", is_flag=True, help="Write digest.html, digest.txt, digest.eml and digest.json "
+              "(what the e-mail shows, machine-readable) to --out; "
               "send nothing and mark nothing.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Folder for the digest files (dry run: default the current folder).")

@@ -1,5 +1,6 @@
 """Choosing a week's digest from a real SQLite store: ISO weeks in the watchlist's timezone,
-every section ordered by importance, and nothing announced twice to the same recipient.
+every card filed under its topic and ordered by relevance, the ledger's content (what no
+digest sent to the recipient carried yet) and nothing announced twice to the same recipient.
 The seeding helpers here are shared by the other digest tests."""
 
 from __future__ import annotations
@@ -155,20 +156,42 @@ def test_sections_come_in_order_with_their_counts(seeded, watchlist):
     assert digest.counts == {"trials": 3, "papers": 4, "news": 2}
 
 
-def test_trials_are_grouped_by_topic_and_ordered_by_importance(seeded, watchlist):
-    trials = build(seeded, watchlist).sections[0]
-    assert [g.topic.id for g in trials.groups] == ["immunotherapy", "melanoma"]
-    assert [g.topic.label_zh for g in trials.groups][0] == "帕博利珠单抗"
-    keys = [e.key for e in trials.groups[0].entries]
-    assert set(keys) == {"NCT09990001", "NCT09990002"}
-    stopped = trials.groups[1].entries[0]
-    assert [b.text for b in stopped.badges] == ["Terminated"]
+def cards(digest, section: str) -> list:
+    """The section's cards as the e-mail shows them: those in the top box, then the rest."""
+    return [e for e in digest.entries() if e.section == section]
+
+
+def test_trials_carry_their_topic_and_come_most_relevant_first(seeded, watchlist):
+    digest = build(seeded, watchlist)
+    trials = cards(digest, "trials")
+    assert {e.key: e.topic.id for e in trials} == {
+        "NCT09990001": "immunotherapy", "NCT09990002": "immunotherapy", "NCT09990003": "melanoma"}
+    assert trials[0].topic.label_zh == "帕博利珠单抗"
+    # A new site in Seattle and recruiting outranks a new trial, which outranks a stopped one.
+    assert [e.key for e in trials] == ["NCT09990001", "NCT09990002", "NCT09990003"]
+    every = list(digest.entries())
+    assert [e.relevance for e in digest.top] == sorted((e.relevance for e in every), reverse=True)[:7]
+
+
+def test_a_trial_new_and_terminated_in_the_same_digest_says_both(seeded, watchlist):
+    stopped = entry(build(seeded, watchlist), "NCT09990003")
+    assert [b.text for b in stopped.badges] == ["New trial", "Terminated"]
     assert stopped.changes == ["Status: Recruiting → Terminated"]
+
+
+def test_a_change_to_a_trial_announced_before_is_an_update(seeded, watchlist):
+    with session_scope(seeded) as session:  # the W46 digest went out before W47's polls
+        for finding in session.exec(select(Finding)):
+            finding.first_seen_at = min(finding.first_seen_at, W46_AT)
+    send_recorded(seeded, watchlist, Period(2026, 46, TZ))
+    stopped = entry(build(seeded, watchlist), "NCT09990003")
+    assert [b.text for b in stopped.badges] == ["Terminated"]
+    assert stopped.date == "2026-11-18"
 
 
 def test_a_site_opening_in_a_watched_place_names_hospital_city_and_contact(seeded, watchlist):
     update = entry(build(seeded, watchlist), "NCT09990001")
-    assert {b.text for b in update.badges} == {"Site in a watched place", "Now recruiting"}
+    assert [b.text for b in update.badges] == ["New trial", "Site in a watched place", "Now recruiting"]
     assert any(line.startswith("New site in a watched place: Fred Hutchinson") for line in update.changes)
     site = update.sites[0]
     assert (site.place, site.place_zh, site.facility, site.city) == (
@@ -181,8 +204,8 @@ def test_a_site_opening_in_a_watched_place_names_hospital_city_and_contact(seede
 
 def test_papers_carry_evidence_labels_and_the_trials_they_name(seeded, watchlist):
     digest = build(seeded, watchlist)
-    papers = digest.sections[1].groups[0].entries
-    assert [e.badges[0].text for e in papers] == ["Retracted", "Phase 3 RCT", "review", "preprint"]
+    papers = cards(digest, "papers")
+    assert [e.badges[0].text for e in papers] == ["retracted", "Phase 3 RCT", "review", "preprint"]
     rct = entry(digest, "pmid:40000001")
     assert [(m.label, m.url) for m in rct.mentions] == [
         ("NCT09990002", "https://clinicaltrials.gov/study/NCT09990002")]
@@ -191,7 +214,7 @@ def test_papers_carry_evidence_labels_and_the_trials_they_name(seeded, watchlist
 
 
 def test_news_is_one_entry_per_story_listing_its_sources(seeded, watchlist):
-    news_entries = build(seeded, watchlist).sections[2].groups[0].entries
+    news_entries = cards(build(seeded, watchlist), "news")
     story = news_entries[0]
     assert story.sources == ["reuters", "xinhua"]
     assert [item.url for item in story.items] == ["https://news-a.example/approval",
@@ -221,6 +244,7 @@ def test_sources_line_says_which_source_failed_this_week(seeded, watchlist):
 
 
 def test_an_empty_week_says_nothing_new_and_lists_the_sources(seeded, watchlist):
+    send_recorded(seeded, watchlist)
     digest = build(seeded, watchlist, Period(2026, 49, TZ))
     assert digest.is_empty
     assert {s.source: s.state for s in digest.sources}["ctgov"] == "not checked this week"

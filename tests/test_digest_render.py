@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from bs4 import BeautifulSoup
-from test_digest_build import HOSTILE_TITLE, TZ, build, seed
+from test_digest_build import HOSTILE_TITLE, TZ, build, seed, send_recorded
 
 from digests.build import Period
 from digests.render import render_digest
@@ -35,7 +35,8 @@ def test_html_and_text_carry_every_section_and_entry(seeded, watchlist):
     result = rendered(seeded, watchlist)
     soup = BeautifulSoup(result.html, "html.parser")
     headings = [h.get_text() for h in soup.find_all("h2")]
-    assert headings == ["Clinical trials · 临床试验 (3)", "Papers · 论文 (4)", "News · 新闻 (2)"]
+    # Seven cards fill the top box; the two news stories that did not fit follow under News.
+    assert headings == ["This week · 本周重点", "News · 新闻 (2)"]
     for title in TITLES:
         assert title in soup.get_text()
         assert title in result.text
@@ -75,6 +76,7 @@ def test_css_is_inlined_and_the_page_fits_a_phone(seeded, watchlist):
 
 
 def test_an_empty_week_says_nothing_new_and_which_sources_were_checked(seeded, watchlist):
+    send_recorded(seeded, watchlist)
     result = rendered(seeded, watchlist, Period(2026, 49, TZ))
     assert result.subject.startswith("hccwatch 2026-W49: 0 trial updates, 0 papers, 0 news")
     for body in (BeautifulSoup(result.html, "html.parser").get_text(), result.text):

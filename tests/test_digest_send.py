@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import json
 import socket
 import subprocess
 import sys
@@ -186,8 +187,9 @@ def test_the_sent_digest_is_archived_with_what_it_carried(seeded, mail_settings,
     with session_scope(seeded, write=False) as session:
         entries = list(session.exec(select(DigestEntry).where(DigestEntry.digest_id == row.id)))
     assert {e.section for e in entries} == {"trials", "papers", "news"}
-    # 1 new trial + 3 changes to 2 trials, 3 new papers + 1 retraction, 3 news items.
-    assert len(entries) == 11
+    # No digest went out for W46, so W47 carries its findings too: 3 new trials + 3 changes
+    # to 2 of them, 4 new papers + 1 retraction, 3 news items.
+    assert len(entries) == 14
 
 
 def test_dry_run_writes_the_files_and_sends_nothing(seeded, mail_settings, inbox, tmp_path):
@@ -195,8 +197,22 @@ def test_dry_run_writes_the_files_and_sends_nothing(seeded, mail_settings, inbox
     result = digest(mail_settings, "--dry-run", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "nothing sent or marked" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["digest.eml", "digest.html", "digest.txt"]
-    assert "Pembrolizumab with lenvatinib" in (out / "digest.txt").read_text(encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == ["digest.eml", "digest.html", "digest.json",
+                                                     "digest.txt"]
+    text = (out / "digest.txt").read_text(encoding="utf-8")
+    assert "Pembrolizumab with lenvatinib" in text
+    summary = json.loads((out / "digest.json").read_text(encoding="utf-8"))
+    assert (summary["period"], summary["recipient"]) == ("2026-W47", FAMILY)
+    assert summary["subject"].startswith("hccwatch 2026-W47: 3 trial updates, 4 papers, 2 news")
+    items = summary["top"] + [i for section in summary["sections"] for i in section["shown"]]
+    assert [s["id"] for s in summary["sections"]] == ["trials", "papers", "news"]
+    assert {i["key"] for i in items} >= {"NCT09990001", "NCT09990002", "pmid:40000001"}
+    for item in items:
+        assert set(item) == {"key", "kind", "title", "topic", "badges", "why", "relevance",
+                             "eligibility"}
+        assert item["title"] in text
+    assert summary["top"][0]["key"] == "pmid:40000003"  # a retraction ranks first
+    assert summary["top"][0]["badges"] == ["retracted"]
     assert inbox.messages == [] and ledger(seeded) == []
     assert digest(mail_settings).exit_code == 0
     assert len(inbox.messages) == 1
