@@ -5,6 +5,7 @@ topics, the digest archive, source health, Atom feeds — and ad-hoc live search
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -97,6 +98,24 @@ def when(context: Any, value: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if tz else moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def tel_href(phone: str | None) -> str | None:
+    """A tap-to-call link for a phone number as trials print it ("+86 571 8723-6114 ext. 2"):
+    digits and a leading +, up to any extension; None when too few digits remain."""
+    number = re.split(r"(?i)\s*(?:ext|x|#|,|;)", (phone or "").strip(), maxsplit=1)[0]
+    digits = re.sub(r"[^0-9]", "", number)
+    if len(digits) < 5:
+        return None
+    return "tel:" + ("+" if number.startswith("+") else "") + digits
+
+
+def mailto_href(address: str | None) -> str | None:
+    """A tap-to-mail link for something that looks like one e-mail address, else None."""
+    address = (address or "").strip()
+    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", address):
+        return None
+    return "mailto:" + quote(address, safe="@.+-_")
+
+
 def detail_text(value: Any) -> str:
     """A `details` value as one readable line."""
     if isinstance(value, bool):
@@ -114,7 +133,7 @@ def make_env() -> Environment:
     env.tests["http_url"] = is_http_url
     env.filters.update(finding_href=finding_href, when=when, status_word=status_word,
                        detail_text=detail_text)
-    env.globals.update(id_link=id_link)
+    env.globals.update(id_link=id_link, tel_href=tel_href, mailto_href=mailto_href)
     return env
 
 
