@@ -29,6 +29,15 @@ from store.ingest import BatchResult
 TASK_RETRIES = 2
 
 
+class PollFailed(Exception):
+    """Some source failed (the others were stored): the failed run's result, raised when the
+    flow is called directly. `counts` holds the per-source counts, as a completed run's does."""
+
+    def __init__(self, message: str, counts: dict[str, Any]):
+        super().__init__(message)
+        self.counts = counts
+
+
 def log_progress(event: str, **details: Any) -> None:
     """Progress events from hccwatch.poll as log lines of the current flow or task run."""
     try:
@@ -94,4 +103,5 @@ def poll(sources: list[str] | None = None, topics: list[str] | None = None) -> S
     counts = report.counts()
     if report.ok:
         return Completed(message=f"{len(jobs)} queries polled", data=counts)
-    return Failed(message="; ".join(report.errors), data=counts)
+    message = "; ".join(report.errors)
+    return Failed(message=message, data=PollFailed(message, counts))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import func, select
 
@@ -67,3 +68,55 @@ def test_deployment_runs_on_a_process_worker_and_stores_findings(env, engine, ct
         runs = session.exec(select(PollRun)).all()
     assert stored == 16  # every recorded study the three watchlist queries find
     assert len(runs) == 1 and runs[0].ok and runs[0].counts["ctgov"]["new"] == 16
+
+
+def server_files(home: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_a_poll_with_one_upstream_down_ends_failed_with_a_readable_message(
+        env, engine, replay, tmp_path):
+    """ClinicalTrials.gov unreachable, PubMed answering: the run ends Failed (not Crashed),
+    its message names the failed source, PubMed's findings are stored, and the NCBI key is
+    nowhere in Prefect's database."""
+    from test_hostile import KEY
+    from test_pubmed_poll import LITERATURE_WATCHLIST, RECORDED, recorded_articles
+
+    from replay.literature import EutilsHandler
+
+    replay.route("/eutils", EutilsHandler(recorded_articles(*RECORDED), rate_limit=None))
+    watchlist = tmp_path / "literature.toml"
+    watchlist.write_text(LITERATURE_WATCHLIST, encoding="utf-8")
+    settings_env = {**{k: v for k, v in env.items() if k.startswith("HCCWATCH_")},
+                    "HCCWATCH_WATCHLIST": str(watchlist), "HCCWATCH_CTGOV_URL": "http://127.0.0.1:9/down"}
+    with local_server(tmp_path / "server") as api_url:
+        client = prefect_env(api_url, tmp_path / "client")
+        prefect(client, "work-pool", "create", "local", "--type", "process")
+        prefect(client, "--no-prompt", "deploy", "--all")
+        worker = subprocess.Popen([*PREFECT, "worker", "start", "--pool", "local"], cwd=tmp_path,
+                                  env={**client, "NCBI_API_KEY": KEY},  # secrets: worker only
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            subprocess.run([*PREFECT, "deployment", "run", "poll/poll",
+                            "--params", json.dumps({"sources": ["ctgov", "pubmed"]}),
+                            "--job-variable", "env=" + json.dumps(settings_env),
+                            "--watch", "--watch-timeout", "150"],
+                           cwd=ROOT, env=client, capture_output=True, text=True, timeout=180)
+        finally:
+            stop_process_group(worker)
+        runs = [run for run in httpx.post(f"{api_url}/flow_runs/filter", json={}).json()
+                if run["state"]["type"] != "SCHEDULED"]  # not the schedule's future runs
+        logs = httpx.post(f"{api_url}/logs/filter", json={}).json()
+    assert len(runs) == 1
+    assert {r.params.get("api_key") for r in replay.requests("/eutils")} == {KEY}  # the key was used
+    state = runs[0]["state"]
+    assert state["type"] == "FAILED" and state["name"] == "Failed", state
+    assert "ctgov" in state["message"] and "connection failed" in state["message"]
+    assert "pubmed" not in state["message"] and "TypeError" not in state["message"]
+    with session_scope(engine) as session:
+        run = session.exec(select(PollRun)).one()
+    assert run.finished_at and not run.ok and run.counts["pubmed"]["new"] >= 3
+    assert [log["message"] for log in logs if KEY in log["message"]] == []
+    assert KEY.encode() not in server_files(tmp_path / "server")

@@ -72,6 +72,16 @@ def this_week(timezone: str) -> str:
     return f"{year}-W{week:02d}"
 
 
+def test_a_failed_poll_called_directly_raises_a_readable_error(prefect_env, ctgov, replay):
+    from flows.poll import PollFailed, poll
+
+    replay.inject("/ctgov/studies", Fault(status=400, body=b"Invalid Essie expression",
+                                          match={"query.intr": "Keytruda OR pembrolizumab"}))
+    with pytest.raises(PollFailed, match="^ctgov .*HTTP 400 .*Invalid Essie expression$") as error:
+        poll(sources=["ctgov"])  # was: TypeError, "dict cannot be resolved into an exception"
+    assert error.value.counts["ctgov"]["errors"] == 1 and error.value.counts["ctgov"]["new"] > 0
+
+
 def test_digest_flow_sends_the_period_once(prefect_env, engine, ctgov, settings):
     from flows.digest import digest
     from flows.poll import poll
