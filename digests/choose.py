@@ -198,8 +198,12 @@ def _add_topics(session: Session, items: dict[int, Item], topics: RelevanceConte
         for fid, topic in session.exec(select(TopicMatch.finding_id, TopicMatch.topic).where(
                 col(TopicMatch.finding_id).in_(ids[start:start + 500]))):
             items[fid].topics.append(topic)
+    ranked: dict[frozenset[str], list[str]] = {}  # a few combinations serve thousands of items
     for item in items.values():
-        item.topics = [topic for topic, _ in ranked_topics(dict.fromkeys(item.topics, ()), topics)]
+        key = frozenset(item.topics)
+        if key not in ranked:
+            ranked[key] = [topic for topic, _ in ranked_topics(dict.fromkeys(sorted(key), ()), topics)]
+        item.topics = ranked[key]
         item.topic = item.topics[0] if item.topics else "other"
 
 
