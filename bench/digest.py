@@ -13,9 +13,11 @@ import dataclasses
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from digests.build import Period, build_digest
 from digests.render import Rendered, render_digest
@@ -117,7 +119,7 @@ def news(count: int, *, stories: int) -> Iterator[Record]:
                                   details={**base.details, "story": f"story-{n % stories}"})
 
 
-def ingest(engine, source: str, records: Iterator[Record], at: datetime) -> None:  # noqa: ANN001
+def ingest(engine: Engine, source: str, records: Iterable[Record], at: datetime) -> None:
     with session_scope(engine) as session:
         ingest_batch(session, records, source=source, query="bench", seen_at=at, cursor="bench")
 
@@ -140,7 +142,7 @@ def week_store(db: str) -> None:
     ingest(engine, "pubmed", papers(350, first=72_000_000, since=date(2026, 11, 10), days=7), WEEK_AT)
     for source in ("feed:news0", "feed:news1", "feed:news2"):
         items = [r for r in news(100, stories=40) if r.source == source]
-        ingest(engine, source, iter(items), WEEK_AT)
+        ingest(engine, source, items, WEEK_AT)
     _stories(engine)
     engine.dispose()
 
@@ -155,13 +157,13 @@ def backfill_store(db: str, *, papers_count: int = 25_000, trials_count: int = 4
     engine.dispose()
 
 
-def _stories(engine) -> None:  # noqa: ANN001
+def _stories(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE finding SET story_key = json_extract(details, '$.story') "
                              "WHERE kind = 'news'")
 
 
-def send(engine, period: Period) -> None:  # noqa: ANN001
+def send(engine: Engine, period: Period) -> None:
     """What a successful send leaves in the ledger."""
     with session_scope(engine) as session:
         digest = build_digest(session, watchlist=watchlist(), period=period, recipient=RECIPIENT)
@@ -181,7 +183,8 @@ def build_and_render(db: str, period: Period) -> tuple[float, Rendered]:
     return elapsed, rendered
 
 
-def measure(name: str, setup, period: Period, target: float, runs: int) -> list[dict]:  # noqa: ANN001
+def measure(name: str, setup: Callable[[str], None], period: Period, target: float,
+            runs: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "bench.sqlite3")
         setup(db)

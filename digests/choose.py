@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from assess.relevance import RelevanceContext, own_date, ranked_topics
 from store.models import Change, Digest, DigestEntry, Finding, TopicMatch
@@ -164,13 +165,13 @@ _LIGHT = (Finding.id, Finding.kind, Finding.baseline, Finding.first_seen_at, Fin
           Finding.story_key)
 
 
-def _uncarried_findings(period_label: str, recipient: str):  # noqa: ANN202 (a Select)
+def _uncarried_findings(period_label: str, recipient: str) -> Select:
     return select(*_LIGHT).where(
         Finding.placeholder == False,  # noqa: E712
         col(Finding.id).not_in(_carried(period_label, recipient, changes=False)))
 
 
-def _carried(period_label: str, recipient: str, *, changes: bool):  # noqa: ANN202
+def _carried(period_label: str, recipient: str, *, changes: bool) -> SelectOfScalar:
     """Finding (or Change) ids that sent digests of other periods carried to `recipient`."""
     column = DigestEntry.change_id if changes else DigestEntry.finding_id
     query = (select(column).join(Digest, col(Digest.id) == DigestEntry.digest_id)
@@ -179,7 +180,7 @@ def _carried(period_label: str, recipient: str, *, changes: bool):  # noqa: ANN2
     return query if changes else query.where(col(DigestEntry.change_id).is_(None))
 
 
-def _light(session: Session, query) -> list[Item]:  # noqa: ANN001
+def _light(session: Session, query: Select) -> list[Item]:
     items = []
     for (fid, kind, baseline, first_seen, published, *dates, evidence, status, watched,
          story) in session.exec(query):
