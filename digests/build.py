@@ -26,6 +26,7 @@ from digests.choose import (
     Story,
     choose,
     gather,
+    sent_before,
 )
 from hccwatch.showtext import status_word
 from hccwatch.watchlist import Watchlist
@@ -234,7 +235,7 @@ class WeeklyDigest:
     sources: list[SourceHealth]
     carried: list[Item] = field(default_factory=list)  # for the ledger: shown and counted
     starting_point: bool = False
-    known: dict[str, int] = field(default_factory=dict)  # starting point: already known, per section
+    known: dict[str, int] = field(default_factory=dict)  # already known when watching began
     patient_label: str | None = None
 
     @property
@@ -260,7 +261,8 @@ def build_digest(session: Session, *, watchlist: Watchlist, period: Period, reci
                    topics=watchlist.relevance_context())
     for item in items:
         item.relevance = provisional_relevance(item, topics)
-    choice = choose(items, limits)
+    first = not sent_before(session, period_label=period.label, recipient=recipient)
+    choice = choose(items, limits, starting_point=first)
     cards = Cards.load(session, choice, topics, period)
     sections = [section_of(chosen, cards, choice) for chosen in choice.sections]
     return WeeklyDigest(period=period, recipient=recipient, top=cards.entries(choice.top),

@@ -2,9 +2,10 @@
 
 Content is the ledger's, not a calendar window's: every finding and significant change up to
 the end of the period that no digest sent to the recipient carried yet. A finding a (source,
-query) baseline found is announced as new only when its own date is recent; the first digest
-after a baseline is a "starting point" (trials recruiting in watched places, then the best
-recent evidence per topic). Every section is capped; what is left out is counted per topic.
+query) baseline found is announced as new only when its own date is recent; of the rest, only
+trials open in a watched place and evidence of the last 90 days may be shown. A recipient's
+first digest is a "starting point": those trials first, then the best recent evidence per
+topic. Every section is capped; what is left out is counted per topic.
 Light rows only: the full cards are built later, for what is shown."""
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Choice:
     sections: list[SectionChoice]
     carried: list[Item]
     starting_point: bool
-    known: Counter[str]  # per section: already known when watching began (starting point)
+    known: Counter[str]  # per section: already known when watching began, not shown
 
 
 def is_recent(own: str | None, since: date) -> bool:
@@ -208,15 +209,21 @@ def _add_topics(session: Session, items: dict[int, Item], topics: RelevanceConte
         item.topic = item.topics[0] if item.topics else "other"
 
 
-def choose(items: Sequence[Item], limits: Limits) -> Choice:
+def sent_before(session: Session, *, period_label: str, recipient: str) -> bool:
+    """Whether a digest of another period was sent to `recipient` (if not: a starting point)."""
+    return session.exec(select(Digest.id).where(
+        Digest.recipient == recipient, Digest.status == "sent", Digest.period != period_label)
+        .limit(1)).first() is not None
+
+
+def choose(items: Sequence[Item], limits: Limits, *, starting_point: bool) -> Choice:
     """Cap every section (what must always be shown is), pick the top box, count the rest."""
-    starting_point = any(item.new and item.baseline for item in items)
     known: Counter[str] = Counter()
     pools: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         item.fresh = item.recent(limits.new_within_days)
         item.announced = item.announced_new()
-        if item.change_ids or item.announced or (starting_point and _starting(item)):
+        if item.change_ids or item.announced or (item.new and _starting(item)):
             pools[item.section].append(item)
         else:
             known[item.section] += 1

@@ -13,11 +13,14 @@ from sqlmodel import select
 from test_digest_build import FAMILY, TZ, build, entry, send_recorded, store
 
 from digests.build import Period, default_period
+from digests.render import render_digest
 from hccwatch.cli import App
 from hccwatch.digest_cli import make_digest
+from hccwatch.poll import Tagger
 from sources.clinicaltrials import parse_study
 from sources.records import Location
 from store.db import session_scope
+from store.ingest import ingest_batch
 from store.models import Digest, DigestEntry, Finding
 
 FIRST_POLL = datetime(2025, 12, 1, 2, 0, tzinfo=UTC)  # Monday of 2025-W49 in Shanghai
@@ -128,3 +131,25 @@ def test_a_missed_week_is_carried_by_the_next_and_nothing_twice(engine, watchlis
     other = build(engine, watchlist, Period.containing(week3, TZ), recipient="other@example.org")
     assert other.starting_point and {"NCT07119606", "NCT09999003"} <= keys(other)
     assert other.recipient != FAMILY
+
+
+def test_a_topic_added_later_has_its_own_baseline_in_an_ordinary_digest(
+        engine, watchlist, recorded_studies):
+    first_poll(engine, watchlist, recorded_studies)
+    send_recorded(engine, watchlist, FIRST_WEEK)
+    later = FIRST_POLL + timedelta(days=7)
+    trials = recorded_trials(recorded_studies)
+    nearby = dataclasses.replace(trials["NCT04318717"], ids={"nct": "NCT09999004"},
+                                 locations=[SEATTLE], topics={"phelan": ["query"]})
+    old = dataclasses.replace(trials["NCT03590054"], ids={"nct": "NCT09999005"},
+                              topics={"phelan": ["query"]})
+    with session_scope(engine) as session:  # the new topic's first poll: a baseline
+        ingest_batch(session, [Tagger(watchlist).tag(nearby, found_by=None), old],
+                     source="ctgov", query="phelan", seen_at=later)
+    digest = build(engine, watchlist, Period.containing(later, TZ))
+    assert not digest.starting_point  # the family has had its starting point
+    assert keys(digest) == {"NCT09999004"}  # recruiting in Seattle since 2020: shown
+    assert [b.text for b in entry(digest, "NCT09999004").badges] == ["Recruiting"]
+    assert digest.known == {"trials": 1}  # the completed 2018 trial: counted, not announced
+    assert "Already known when watching began (stored and searchable, not announced as new): " \
+           "1 trial." in render_digest(digest).text
