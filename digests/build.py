@@ -383,9 +383,10 @@ def entry_date(item: Item, changes: Sequence[Change], period: Period) -> str:
 
 def entry_badges(finding: Finding, item: Item, changes: Sequence[Change]) -> list[Badge]:
     """"New trial" (or the evidence label) for what is announced, then every change's badge:
-    a trial new and terminated in the same week says both."""
+    a trial new and terminated in the same week says both; one already known when watching
+    began shows its changes only (else its status)."""
     badges = []
-    if item.new:
+    if item.new and (item.announced or not changes):  # else the changes say what matters
         badges += new_badges(finding, announced=item.announced, fresh=item.fresh)
     said = {b.text.lower() for b in badges}
     return badges + [b for b in change_badges(changes) if b.text.lower() not in said]
@@ -422,7 +423,7 @@ def provisional_why(item: Item, topic: TopicLabel, badges: Sequence[Badge],
     why += list(badges[:1])
     if sites:
         why.append(Badge(f"site in {sites[0].place}", f"{sites[0].place_zh or sites[0].place} 有研究中心"))
-    if item.new and not item.announced:
+    if item.new and not item.announced and not item.change_ids:
         why.append(Badge("already known when watching began", "开始关注时已有"))
     return why
 

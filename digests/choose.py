@@ -128,6 +128,12 @@ class Choice:
     known: Counter[str]  # per section: already known when watching began, not shown
 
 
+def _day(value: str | None) -> str | None:
+    """`2026-11-17T20:30:00Z` -> `2026-11-17`; what does not start with a date stays as given."""
+    match = _DATE_RE.match(value or "")
+    return match.group(0) if match else value
+
+
 def is_recent(own: str | None, since: date) -> bool:
     """A partial date (`2026`, `2026-11`) counts as recent if any day of it could be; a date
     that does not read as one (or none) is unknown, and unknown is never held against it."""
@@ -187,7 +193,7 @@ def _light(session: Session, query: Select) -> list[Item]:
          story) in session.exec(query):
         details = dict(zip(_DETAIL_DATES, dates, strict=True))
         items.append(Item(finding_id=fid, kind=kind, baseline=bool(baseline), first_seen=first_seen,
-                          own_date=own_date(kind, published, details)[0], evidence=evidence,
+                          own_date=_day(own_date(kind, published, details)[0]), evidence=evidence,
                           status=status, watched=bool(watched), story_key=story))
     return items
 
