@@ -51,18 +51,24 @@ def web(app: App, host: str, port: int, allow_remote: bool) -> None:
                    "findings from this source. Repeatable.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="At most this many findings.")
+@click.option("--literal", is_flag=True,
+              help="With --local: search TERM only, not the synonyms of its watchlist topic.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
 @pass_app
 @fail_cleanly
 def search(app: App, term: str, local: bool, sources: tuple[str, ...], limit: int,
-           fmt: str) -> None:
+           literal: bool, fmt: str) -> None:
     """Search the sources live for TERM and store what they return (tagged ad-hoc), or with
     --local search the stored findings (full text, English or Chinese).
 
+    With --local, a TERM that is one of a watchlist topic's terms (QL1706, 转化治疗) also finds
+    the topic's other terms in both languages and everything tagged with it; --literal turns
+    that off.
+
     Exits 1 if a source failed (what the others returned is still stored)."""
     if local:
-        _search_local(app, term, sources, limit, fmt)
+        _search_local(app, term, sources, limit, fmt, literal=literal)
         return
     unknown = [s for s in sources if s not in ADHOC_SOURCES]
     if unknown:
@@ -71,15 +77,21 @@ def search(app: App, term: str, local: bool, sources: tuple[str, ...], limit: in
     sys.exit(_search_live(app, term, sources, limit, fmt))
 
 
-def _search_local(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str) -> None:
+def _search_local(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str, *,
+                  literal: bool) -> None:
     from store.db import session_scope
     from store.queries import describe
-    from store.search import Filters, search, segments_text
+    from store.search import Filters, search, segments_text, synonyms_of
 
     if not term.strip():
         raise click.BadParameter("type a word or phrase", param_hint="TERM")
+    synonyms = None if literal else synonyms_of(term, ((t.id, t.all_terms) for t in app.watchlist.topics))
+    if synonyms:  # said on stderr under --format json, so the JSON stays clean
+        click.echo(printable(f"{term!r} is a watchlist term: also searched {', '.join(synonyms.terms)} "
+                             f"and everything tagged {', '.join(synonyms.topics)} "
+                             f"(--literal searches {term!r} only)"), err=fmt == "json")
     with session_scope(app.engine, write=False) as session:
-        page = search(session, Filters(q=term, sources=sources), limit=limit)
+        page = search(session, Filters(q=term, sources=sources, synonyms=synonyms), limit=limit)
         data = describe(session, [hit.finding for hit in page.hits])
     for item, hit in zip(data, page.hits, strict=True):
         item["match"] = segments_text(hit.snippet) if hit.snippet else segments_text(hit.title)

@@ -9,12 +9,17 @@ How a term is matched (see store/db.py for the two indexes):
   of a Chinese summary through the trigram index;
 - a term shorter than three characters (肝癌, PD) is matched as plain text (LIKE), as trigrams
   cannot index it.
-Several terms must all match."""
+Several terms must all match.
+
+A query that is one of a watchlist topic's terms (QL1706, 转化治疗) is searched as any of that
+topic's terms in either language, or tagged with the topic (`synonyms_of`, `Filters.synonyms`);
+the caller says so and offers the literal search."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -39,6 +44,32 @@ WORDS = table("finding_words", column("rowid"))
 
 
 @dataclass(frozen=True)
+class Synonyms:
+    """What a query that is a topic's term is widened to: every term of its topic(s)."""
+
+    term: str  # as typed
+    topics: tuple[str, ...]  # topic ids
+    terms: tuple[str, ...]  # every term of those topics, both languages
+
+
+def synonyms_of(q: str, topics: Iterable[tuple[str, Sequence[str]]]) -> Synonyms | None:
+    """The synonyms of `q` when the whole query (quotes, case and spacing aside) is one of the
+    terms of some topics, given as (topic id, its terms in both languages); else None."""
+    wanted = " ".join(_CONTROL_RE.sub(" ", q or "").replace('"', " ").split()).casefold()
+    if not wanted:
+        return None
+    ids: list[str] = []
+    terms: dict[str, str] = {}
+    for topic_id, topic_terms in topics:
+        if wanted in (" ".join(t.split()).casefold() for t in topic_terms):
+            ids.append(topic_id)
+            terms.update((t.casefold(), t) for t in topic_terms if t.strip())
+    if not ids:
+        return None
+    return Synonyms(" ".join(q.replace('"', " ").split()), tuple(ids), tuple(terms.values()))
+
+
+@dataclass(frozen=True)
 class Filters:
     """What the user asked for; every field optional."""
 
@@ -51,6 +82,7 @@ class Filters:
     since: date | None = None
     until: date | None = None
     near: bool = False
+    synonyms: Synonyms | None = None  # set: q is searched as any of these (see synonyms_of)
 
 
 @dataclass(frozen=True)
@@ -216,14 +248,34 @@ def text_queries(query: Select, terms: Terms) -> list[Select]:
 def search(session: Session, filters: Filters, *, limit: int = PAGE_SIZE,
            offset: int = 0) -> Page:
     """One page of matching findings (newest first) with highlighted titles and snippets."""
-    query, mode = build_query(filters)
-    if "fts" in mode:
-        rows, counted = _text_page(session, text_queries(query, Terms.of(filters.q)), limit, offset)
+    if filters.synonyms:
+        rows, counted = _text_page(session, synonym_queries(filters), limit, offset)
+        terms, mode = list(filters.synonyms.terms), "synonyms"
     else:
-        rows, counted = _list_page(session, filters, query, limit, offset)
-    terms = search_terms(filters.q)
+        query, mode = build_query(filters)
+        if "fts" in mode:
+            rows, counted = _text_page(session, text_queries(query, Terms.of(filters.q)), limit, offset)
+        else:
+            rows, counted = _list_page(session, filters, query, limit, offset)
+        terms = search_terms(filters.q)
     hits = [Hit(f, highlight(f.title, terms), snippet(f, terms)) for f in rows]
     return Page(hits, min(counted, COUNT_CAP), counted > COUNT_CAP, mode, offset, limit)
+
+
+def synonym_queries(filters: Filters) -> list[Select]:
+    """Ids (newest first) of the filtered findings matching any one synonym, each as a phrase,
+    and of those tagged with the synonyms' topics."""
+    assert filters.synonyms is not None
+    queries = []
+    for term in filters.synonyms.terms:
+        one = replace(filters, q='"' + term.replace('"', " ") + '"', synonyms=None)
+        query, mode = build_query(one)
+        queries += (text_queries(query, Terms.of(one.q)) if "fts" in mode
+                    else [query.with_only_columns(col(Finding.id))])
+    tagged, _ = build_query(replace(filters, q="", synonyms=None))
+    queries.append(tagged.with_only_columns(col(Finding.id)).where(col(Finding.id).in_(
+        select(TopicMatch.finding_id).where(col(TopicMatch.topic).in_(filters.synonyms.topics)))))
+    return queries
 
 
 def _list_page(session: Session, filters: Filters, query: Select, limit: int,

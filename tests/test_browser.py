@@ -112,6 +112,9 @@ def test_browse_filter_search_and_open_a_finding(page, server):
 
     page.fill("#q", "肝癌")
     page.press("#q", "Enter")
+    expect(page.locator("#synonyms")).to_contain_text("肝细胞癌")  # a topic term: widened
+    expect(page.locator("#count")).to_contain_text("4 findings")
+    page.locator("#literal").click()
     expect(page.locator("#count")).to_contain_text("2 findings")
     expect(page.locator("li.finding mark").first).to_have_text("肝癌")
     shoot(page, "search-chinese")

@@ -78,9 +78,9 @@ def test_search_local_prints_matches_with_their_context(env, engine, settings):
     table = hcc("search", "tuvonralimab", "--local", env=env)
     assert table.returncode == 0, table.stderr
     assert "pmid:39000001" in table.stdout and "[tuvonralimab]" in table.stdout
-    data = json.loads(hcc("search", "肝癌", "--local", "--format", "json", env=env).stdout)
+    data = json.loads(hcc("search", "肝癌", "--local", "--literal", "--format", "json", env=env).stdout)
     assert {item["key"] for item in data} == {"NCT01000001", "url:https://news.example.cn/a/1"}
-    only_feeds = json.loads(hcc("search", "肝癌", "--local", "--source", "feeds", "--format", "json",
+    only_feeds = json.loads(hcc("search", "肝癌", "--local", "--literal", "--source", "feeds", "--format", "json",
                                 env=env).stdout)
     assert [item["key"] for item in only_feeds] == ["url:https://news.example.cn/a/1"]
 

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,6 +52,7 @@ from store.search import (
     search_terms,
     snippet,
     status_counts,
+    synonyms_of,
     topic_counts,
 )
 from web.atom import atom_feed, finding_href, is_http_url
@@ -241,17 +243,30 @@ def page_link(params: Mapping[str, str], **changes: Any) -> str:
 
 # ---------------------------------------------------------------- pages
 
+def with_synonyms(site: Site, filters: Filters, *, literal: bool) -> Filters:
+    """A query that is a watchlist topic's term searches all its terms, unless `literal`."""
+    if literal or not filters.q:
+        return filters
+    try:
+        topics = site.watchlist().topics
+    except ConfigError:
+        return filters
+    return replace(filters, synonyms=synonyms_of(filters.q, ((t.id, t.all_terms) for t in topics)))
+
+
 def findings_page(request: Request) -> HTMLResponse:
     site = site_of(request)
     params = request.query_params
     filters, problems = parse_filters(params)
+    filters = with_synonyms(site, filters, literal=params.get("literal") == "1")
     offset = _offset(params)
     with session_scope(site.engine, write=False) as session:
         page = search(session, filters, offset=offset)
         rows = list(zip(page.hits, describe(session, [h.finding for h in page.hits]), strict=True))
         facets = site.facets(session)
     links = {"next": page_link(params, offset=offset + page.limit) if page.has_next else None,
-             "prev": page_link(params, offset=max(0, offset - page.limit)) if offset else None}
+             "prev": page_link(params, offset=max(0, offset - page.limit)) if offset else None,
+             "literal": page_link(params, literal=1, offset=0)}
     return site.render(request, "findings.html", page=page, rows=rows, filters=filters,
                        problems=problems, facets=facets, kinds=KINDS, sources=FILTER_SOURCES,
                        links=links, params=params)
