@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -67,15 +69,29 @@ def deliver(message: EmailMessage, settings: Settings, *, name: str) -> str:
 def _smtp(message: EmailMessage, settings: Settings) -> str:
     where = f"{settings.smtp_host}:{settings.smtp_port}"
     try:
-        with _connect(settings) as smtp:
-            if settings.smtp_starttls and not settings.smtp_ssl:
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.smtp_user:
-                smtp.login(settings.smtp_user, settings.smtp_password or "")
+        with smtp_session(settings) as smtp:
             smtp.send_message(message)
     except (smtplib.SMTPException, OSError) as error:
-        raise SendError(f"SMTP {where}: {_reason(error)}") from None
+        raise SendError(f"SMTP {where}: {smtp_reason(error)}") from None
     return f"SMTP {where}"
+
+
+@contextmanager
+def smtp_session(settings: Settings, steps: list[str] | None = None) -> Iterator[smtplib.SMTP]:
+    """A connection to the mail server, encrypted and logged in as the settings say. `steps`
+    collects what succeeded ("connected", "encrypted", "logged in"), so a caller can say
+    which step an error stopped at."""
+    done = steps if steps is not None else []
+    with _connect(settings) as smtp:
+        done.append("connected")
+        if settings.smtp_starttls and not settings.smtp_ssl:
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.smtp_ssl or settings.smtp_starttls:
+            done.append("encrypted")
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password or "")
+            done.append("logged in")
+        yield smtp
 
 
 def _connect(settings: Settings) -> smtplib.SMTP:
@@ -86,7 +102,8 @@ def _connect(settings: Settings) -> smtplib.SMTP:
     return smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.http_timeout)
 
 
-def _reason(error: Exception) -> str:
+def smtp_reason(error: Exception) -> str:
+    """Why the server (or the network) refused, in one line."""
     code = getattr(error, "smtp_code", None)
     detail = getattr(error, "smtp_error", None)
     if code and detail:

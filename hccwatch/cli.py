@@ -78,7 +78,7 @@ def parse_since(value: str | None) -> datetime | None:
 # `hccwatch show` need not load Prefect's client, the digest renderer or the web app.
 LAZY_COMMANDS = {"serve": "hccwatch.serve_cli", "run": "hccwatch.serve_cli",
                  "digest": "hccwatch.digest_cli", "web": "hccwatch.web_cli",
-                 "search": "hccwatch.web_cli"}
+                 "search": "hccwatch.web_cli", "check": "hccwatch.check_cli"}
 
 
 class LazyGroup(click.Group):

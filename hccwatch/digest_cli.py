@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from store.private import private_dir, write_private
 @dataclass(frozen=True)
 class Outcome:
     recipient: str
-    status: str  # "sent" | "already_sent" | "failed" | "dry_run"
+    status: str  # "sent" | "already_sent" | "failed" | "dry_run" | "test"
     message: str
     subject: str = ""  # of a dry run's digest
 
@@ -102,6 +102,24 @@ def preview(app: App, period: Period, recipient: str, out: Path) -> Outcome:
     return Outcome(recipient, "dry_run",
                    f"dry run: wrote {', '.join(str(p) for p in paths)} (nothing sent or marked)",
                    rendered.subject)
+
+
+def send_test(app: App, period: str | None, address: str, *, now: datetime | None = None) -> Outcome:
+    """This period's digest as the first recipient will get it, marked [test] and sent once
+    to `address` only; the ledger is not touched (the real send still happens as planned)."""
+    if "@" not in address:
+        raise ConfigError(f"--test-to: not an e-mail address: {address!r}")
+    chosen = resolve_period(app, period, now or utcnow())
+    _, rendered = render_for(app, chosen, app.settings.mail_to[0] if app.settings.mail_to else address)
+    rendered = replace(rendered, subject=f"[test] {rendered.subject}")
+    message = compose(rendered, sender=app.settings.mail_from, recipient=address,
+                      message_id=new_message_id(app.settings.mail_from), date=utcnow())
+    try:
+        where = deliver(message, app.settings, name="test_" + file_name(chosen.label, address))
+    except SendError as error:
+        return Outcome(address, "failed", f"test mail of {chosen.label} to {address} failed: {error}")
+    return Outcome(address, "test", f"test mail of {chosen.label} sent to {address} via {where}: "
+                   f"{rendered.subject} (nothing marked sent)")
 
 
 def write_files(letter: Letter, settings: Settings, out: Path,
@@ -171,16 +189,24 @@ def transmit(app: App, period: Period, letter: Letter) -> Outcome:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Folder for the digest files (dry run: default the current folder).")
 @click.option("--force", is_flag=True, help="Send again a period that was already sent (same content).")
+@click.option("--test-to", metavar="ADDRESS",
+              help="Mail this period's digest, marked [test], to ADDRESS only; nothing is marked "
+                   "sent, so the family still gets it as planned.")
 @pass_app
 def digest(app: App, period: str | None, dry_run: bool, out: Path | None,
-           force: bool) -> None:
+           force: bool, test_to: str | None) -> None:
     """Make the weekly digest of what is new and what changed, and mail it once.
 
     Sends to HCCWATCH_MAIL_TO over SMTP (HCCWATCH_SMTP_*), or writes an .eml into
     HCCWATCH_OUTBOX when no SMTP host is set. A period already sent is not sent again.
     Exits 1 if sending failed (nothing is marked sent; run again to retry)."""
     try:
-        report = fail_cleanly(make_digest)(app, period, dry_run=dry_run, out=out, force=force)
+        if test_to and (dry_run or force or out):
+            raise click.UsageError("--test-to sends one test mail; it takes only --period")
+        if test_to:
+            report = DigestReport(period or "", [fail_cleanly(send_test)(app, period, test_to)])
+        else:
+            report = fail_cleanly(make_digest)(app, period, dry_run=dry_run, out=out, force=force)
     except PeriodError as error:
         raise click.BadParameter(str(error), param_hint="--period") from None
     echo_report(report)
