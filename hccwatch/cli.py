@@ -78,7 +78,8 @@ def parse_since(value: str | None) -> datetime | None:
 # `hccwatch show` need not load Prefect's client, the digest renderer or the web app.
 LAZY_COMMANDS = {"serve": "hccwatch.serve_cli", "run": "hccwatch.serve_cli",
                  "digest": "hccwatch.digest_cli", "web": "hccwatch.web_cli",
-                 "search": "hccwatch.web_cli", "check": "hccwatch.check_cli"}
+                 "search": "hccwatch.web_cli", "check": "hccwatch.check_cli",
+                 "install-service": "hccwatch.service_cli"}
 
 
 class LazyGroup(click.Group):
@@ -87,7 +88,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS:
-            return getattr(import_module(LAZY_COMMANDS[name]), name)
+            return getattr(import_module(LAZY_COMMANDS[name]), name.replace("-", "_"))
         return super().get_command(ctx, name)
 
 
