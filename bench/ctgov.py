@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from hccwatch.poll import Tagger, poll
-from hccwatch.pollers import plan
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
+from pipeline.engine import poll
+from pipeline.plan import plan
+from pipeline.tagging import Tagger
 from replay.demo import DEMO_DATA
 from replay.server import CtgovHandler, ReplayServer, cloned_studies, studies_from_recordings
 from sources.clinicaltrials import parse_page
@@ -125,8 +126,8 @@ def timed_poll(engine: Engine, settings: Settings, server: ReplayServer) -> tupl
     before = len(server.requests("/ctgov/studies"))
     started = time.perf_counter()
     with ExitStack() as stack:
-        tasks = plan(settings, watchlist, stack, sources=["ctgov"], progress=lambda *a, **k: None)
-        report = poll(engine, settings, watchlist, tasks)
+        tasks = plan(settings, watchlist, stack, sources=["ctgov"], progress=lambda _e: None)
+        report = poll(engine, watchlist, tasks)
     if not report.ok:
         raise RuntimeError("; ".join(report.errors))
     return time.perf_counter() - started, len(server.requests("/ctgov/studies")) - before

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from digests.build import Period, build_digest
+from digests.build import build_digest
+from digests.period import Period
 from digests.render import Rendered, render_digest
 from digests.send import mark_sent, record_pending
 from hccwatch.watchlist import Watchlist, load_watchlist

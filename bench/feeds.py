@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from hccwatch.poll import poll
-from hccwatch.pollers import plan
 from hccwatch.settings import Settings
 from hccwatch.watchlist import Feed, Watchlist, load_watchlist
+from pipeline.engine import poll, threads
+from pipeline.plan import plan
 from replay.server import ReplayServer, Request, Response, StaticHandler
 from store.db import open_engine
 
@@ -107,9 +107,9 @@ def poll_once(settings: Settings, watchlist: Watchlist) -> tuple[float, Any, lis
         started = time.perf_counter()
         with ExitStack() as stack:
             tasks = plan(settings, watchlist, stack, sources=["feeds"],
-                         progress=lambda *a, **k: events.append(a[0]))
-            report = poll(engine, settings, watchlist, tasks,
-                          progress=lambda *a, **k: events.append(a[0]))
+                         progress=lambda e: events.append(e.stage))
+            report = poll(engine, watchlist, tasks, runner=threads(settings.feed_concurrency),
+                          progress=lambda e: events.append(e.stage))
         return time.perf_counter() - started, report, events
     finally:
         engine.dispose()
@@ -118,8 +118,8 @@ def poll_once(settings: Settings, watchlist: Watchlist) -> tuple[float, Any, lis
 def warm_up(watchlist: Watchlist) -> None:
     """Import and exercise the feed code once (setup is never timed: otherwise the first,
     concurrent, poll alone would pay for loading feedparser and BeautifulSoup)."""
-    from hccwatch.poll import Tagger
-    from hccwatch.poll_feeds import keep_matching
+    from pipeline.plan import keep_matching
+    from pipeline.tagging import Tagger
     from sources.feeds import parse_feed
 
     parsed = parse_feed(feed_body(0, 5), {"content-type": "application/rss+xml"}, "warm-up",

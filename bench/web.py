@@ -147,12 +147,12 @@ def fts_samples(db: Path, queries: list[str], repeat: int) -> list[float]:
 @contextmanager
 def serve(db: Path) -> Iterator[str]:
     """The real web app under uvicorn on a loopback port."""
-    from web.app import create_app
+    from hccwatch.web_cli import web_app
 
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(db=str(db))), log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(web_app(Settings(db=str(db))), log_level="warning",
                                            access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -5,17 +5,11 @@ model ready to render."""
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from digests.choose import (
     OPEN_STATUSES,
@@ -28,231 +22,42 @@ from digests.choose import (
     gather,
     sent_before,
 )
-from hccwatch.showtext import status_word
-from hccwatch.watchlist import Watchlist
-from store.models import Change, Finding, PollRun, SourceState
-from store.queries import describe, linked
+from digests.labels import (
+    CHANGE_SCORE,
+    EVIDENCE_SCORE,
+    EVIDENCE_ZH,
+    FIELD_LABELS,
+    MAX_MENTIONS,
+    MAX_SITES,
+    NEW_TRIAL,
+    NEWLY_FOUND,
+    SECTIONS,
+    SIGNIFICANCE,
+    SUMMARY_CHARS,
+    one_line,
+    source_name,
+)
+from digests.model import (
+    OTHER_TOPIC,
+    Badge,
+    Entry,
+    Mention,
+    Section,
+    Site,
+    TopicLabel,
+    Watched,
+    WeeklyDigest,
+)
+from digests.period import Period
+from digests.queries import by_ids, mentions, source_health
+from store.models import Change, Finding
+from store.queries import describe
+from store.vocab import safe_url, site_contacts, status_word, status_zh
 
-PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
-SUMMARY_CHARS = 200
-SECTIONS = {"trials": ("Clinical trials", "临床试验"), "papers": ("Papers", "论文"),
-            "news": ("News", "新闻")}
-# Significance -> (badge, badge in Chinese, rank: lower is more important). "minor" changes
-# (title edits, sites dropped) are not worth a family's attention and stay out of the digest.
-SIGNIFICANCE = {
-    "watched_site": ("Site in a watched place", "关注地区的研究中心", 0),
-    "recruiting": ("Now recruiting", "现已开始招募", 1),
-    "results": ("Results posted", "已公布结果", 2),
-    "retraction": ("Retracted", "已撤稿", 0),
-    "stopped": ("Stopped", "已停止", 3),
-    "completed": ("Completed", "已完成", 5),
-    "status": ("Status changed", "状态变更", 6),
-    "phase": ("Phase changed", "分期变更", 7),
-    "site": ("Sites changed", "研究中心变更", 8),
-}
-STATUS_ZH = {"RECRUITING": "招募中", "NOT_YET_RECRUITING": "尚未招募", "COMPLETED": "已完成",
-             "ACTIVE_NOT_RECRUITING": "进行中，不再招募", "TERMINATED": "已终止",
-             "WITHDRAWN": "已撤回", "SUSPENDED": "已暂停", "ENROLLING_BY_INVITATION": "受邀入组"}
-EVIDENCE_ZH = {"retracted": "已撤稿", "phase 3 rct": "III期随机对照试验", "rct": "随机对照试验",
-               "meta-analysis": "荟萃分析", "systematic review": "系统综述", "review": "综述",
-               "press release": "新闻稿", "case report": "病例报告", "preprint": "预印本",
-               "guideline": "指南"}
-FIELD_LABELS = {"phases": "Phases", "sites": "Sites", "sites_removed": "Sites no longer listed",
-                "title": "Title"}
-NEW_TRIAL = ("New trial", "新试验")
-NEWLY_FOUND = ("Newly found", "新发现")
 DEFAULT_LIMITS = Limits()
-MAX_SITES, MAX_MENTIONS = 3, 5  # per card; the rest are one click away
 
 
-class PeriodError(ValueError):
-    """A period that is not an ISO week like 2026-W47, or one that has not started yet."""
-
-
-@dataclass(frozen=True)
-class Period:
-    """An ISO week in the watchlist's timezone."""
-
-    year: int
-    week: int
-    timezone: str
-
-    @classmethod
-    def parse(cls, text: str, timezone: str) -> Period:
-        match = PERIOD_RE.match(text.strip())
-        if not match:
-            raise PeriodError(f"expected an ISO week like 2026-W47, got {text!r}")
-        year, week = int(match.group(1)), int(match.group(2))
-        try:
-            date.fromisocalendar(year, week, 1)
-        except ValueError:
-            raise PeriodError(f"{year} has no ISO week {week} (got {text!r})") from None
-        return cls(year, week, timezone)
-
-    @classmethod
-    def containing(cls, moment: datetime, timezone: str) -> Period:
-        year, week, _ = moment.astimezone(ZoneInfo(timezone)).isocalendar()
-        return cls(year, week, timezone)
-
-    @classmethod
-    def last_complete(cls, timezone: str, now: datetime) -> Period:
-        return cls.containing(now - timedelta(days=7), timezone)
-
-    @property
-    def label(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
-
-    @property
-    def first_day(self) -> date:
-        return date.fromisocalendar(self.year, self.week, 1)
-
-    @property
-    def last_day(self) -> date:
-        return self.first_day + timedelta(days=6)
-
-    @property
-    def start(self) -> datetime:
-        """Monday 00:00 local time, as UTC."""
-        return datetime.combine(self.first_day, time(), ZoneInfo(self.timezone)).astimezone(UTC)
-
-    @property
-    def end(self) -> datetime:
-        """The next Monday 00:00 local time, as UTC (exclusive)."""
-        next_monday = self.first_day + timedelta(days=7)
-        return datetime.combine(next_monday, time(), ZoneInfo(self.timezone)).astimezone(UTC)
-
-    def local(self, moment: datetime) -> datetime:
-        return _aware(moment).astimezone(ZoneInfo(self.timezone))
-
-
-def default_period(session: Session, timezone: str, now: datetime) -> Period:
-    """The last complete week, unless watching began after it ended (a fresh install): then
-    this week, so the first digest carries what was found instead of an empty last week."""
-    last = Period.last_complete(timezone, now)
-    began = session.exec(select(func.min(Finding.first_seen_at))).one()
-    return Period.containing(now, timezone) if began is None or _aware(began) >= last.end else last
-
-
-@dataclass(frozen=True)
-class TopicLabel:
-    id: str
-    label: str
-    label_zh: str | None = None
-    specific: bool = True  # one of the patient's options, not the disease alone
-
-
-OTHER_TOPIC = TopicLabel("other", "Other", "其他", specific=False)
-
-
-@dataclass(frozen=True)
-class Badge:
-    text: str
-    text_zh: str | None = None
-
-
-@dataclass(frozen=True)
-class Mention:
-    """A linked finding (an NCT number, the article naming a trial) or one item of a story."""
-
-    label: str
-    url: str | None
-    title: str = ""
-
-
-@dataclass(frozen=True)
-class Site:
-    """A trial site in a watched place, with whom to call."""
-
-    place: str
-    place_zh: str | None
-    facility: str | None
-    city: str | None
-    country: str | None
-    status: str
-    contacts: tuple[str, ...] = ()
-
-
-@dataclass
-class Entry:
-    """One card: a finding (new, changed, or both) or a news story from several sources."""
-
-    key: str
-    kind: str
-    section: str
-    title: str
-    title_alt: str | None
-    summary: str
-    url: str | None
-    date: str
-    topic: TopicLabel
-    topics: list[TopicLabel]
-    badges: list[Badge]
-    relevance: float
-    why: list[Badge] = field(default_factory=list)
-    eligibility: str | None = None
-    status: str | None = None
-    changes: list[str] = field(default_factory=list)
-    sites: list[Site] = field(default_factory=list)
-    more_sites: int = 0
-    mentions: list[Mention] = field(default_factory=list)
-    items: list[Mention] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Section:
-    id: str
-    title: str
-    title_zh: str
-    entries: list[Entry]
-    total: int  # cards (news: stories) it carries: shown here, in the top box, or counted
-    more: int = 0
-    more_by_topic: list[tuple[TopicLabel, int]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SourceHealth:
-    """For the sources line: silence is never mistaken for "nothing new"."""
-
-    source: str
-    last_success: str | None
-    polls: int
-    failures: int
-
-    @property
-    def state(self) -> str:
-        if self.failures:
-            return f"failed {self.failures}× this week"
-        return "checked" if self.polls else "not checked this week"
-
-
-@dataclass
-class WeeklyDigest:
-    period: Period
-    recipient: str
-    top: list[Entry]
-    sections: list[Section]
-    sources: list[SourceHealth]
-    carried: list[Item] = field(default_factory=list)  # for the ledger: shown and counted
-    starting_point: bool = False
-    known: dict[str, int] = field(default_factory=dict)  # already known when watching began
-    patient_label: str | None = None
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {section.id: section.total for section in self.sections}
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.carried
-
-    def entries(self) -> Iterator[Entry]:
-        yield from self.top
-        for section in self.sections:
-            yield from section.entries
-
-
-def build_digest(session: Session, *, watchlist: Watchlist, period: Period, recipient: str,
+def build_digest(session: Session, *, watchlist: Watched, period: Period, recipient: str,
                  limits: Limits = DEFAULT_LIMITS, patient_label: str | None = None) -> WeeklyDigest:
     """The digest of `period` for `recipient`: what no digest sent to them carried yet, the
     most relevant first, each section capped and the rest counted per topic."""
@@ -271,7 +76,7 @@ def build_digest(session: Session, *, watchlist: Watchlist, period: Period, reci
                         known=dict(choice.known), patient_label=patient_label)
 
 
-def topic_labels(watchlist: Watchlist) -> dict[str, TopicLabel]:
+def topic_labels(watchlist: Watched) -> dict[str, TopicLabel]:
     labels = {t.id: TopicLabel(t.id, t.label, t.label_zh, t.kind != "disease")
               for t in watchlist.topics}
     return {**labels, "other": OTHER_TOPIC}
@@ -284,16 +89,6 @@ def section_of(chosen: SectionChoice, cards: Cards, choice: Choice) -> Section:
     return Section(chosen.id, title, title_zh, cards.entries(chosen.shown),
                    total=in_top + len(chosen.shown) + chosen.more, more=chosen.more,
                    more_by_topic=more)
-
-
-# Stands in for Finding.relevance (issue 13, section 1) until that column is in the store:
-# the most significant change, else what kind of new thing it is, a little more for a finding
-# filed under one of the patient's options than under the disease alone.
-CHANGE_SCORE = {"retraction": 1.0, "watched_site": 0.95, "recruiting": 0.9, "results": 0.85,
-                "stopped": 0.7, "completed": 0.5, "status": 0.45, "phase": 0.4, "site": 0.35}
-EVIDENCE_SCORE = {"retracted": 0.9, "guideline": 0.85, "phase 3 rct": 0.8, "rct": 0.7,
-                  "meta-analysis": 0.7, "systematic review": 0.6, "review": 0.4,
-                  "press release": 0.4, "preprint": 0.3, "case report": 0.2}
 
 
 def provisional_relevance(item: Item, topics: dict[str, TopicLabel]) -> float:
@@ -323,8 +118,8 @@ class Cards:
              period: Period) -> Cards:
         stories = [*choice.top, *(s for section in choice.sections for s in section.shown)]
         items = [item for story in stories for item in story.items]
-        findings = {f.id: f for f in _by_ids(session, Finding, [i.finding_id for i in items])}
-        changes = {c.id: c for c in _by_ids(session, Change,
+        findings = {f.id: f for f in by_ids(session, Finding, [i.finding_id for i in items])}
+        changes = {c.id: c for c in by_ids(session, Change,
                                             [cid for i in items for cid in i.change_ids])}
         data = {row["key"]: row for row in describe(session, list(findings.values()))}
         return cls(findings, changes, data, mentions(session, list(findings.values())), topics,
@@ -367,12 +162,6 @@ class Cards:
         )
 
 
-def _by_ids(session: Session, model: Any, ids: Sequence[int]) -> list[Any]:
-    ids = sorted(set(ids))
-    return [row for start in range(0, len(ids), 500)
-            for row in session.exec(select(model).where(col(model.id).in_(ids[start:start + 500])))]
-
-
 def entry_date(item: Item, changes: Sequence[Change], period: Period) -> str:
     """A finding's own date (a trial's first posting, an article's PubMed entry), never when
     hccwatch first saw it; for a change on something announced before, when it was seen."""
@@ -398,7 +187,7 @@ def new_badges(finding: Finding, *, announced: bool, fresh: bool) -> list[Badge]
     if finding.kind == "trial":
         if announced:
             return [Badge(*NEW_TRIAL) if fresh else Badge(*NEWLY_FOUND)]
-        return [Badge(status_word(finding.status), STATUS_ZH.get(finding.status or ""))]
+        return [Badge(status_word(finding.status), status_zh(finding.status))]
     label = finding.evidence or ("preprint" if finding.kind == "preprint" else None)
     if not label:
         return []
@@ -410,7 +199,7 @@ def change_badges(changes: Sequence[Change]) -> list[Badge]:
     for change in sorted(changes, key=lambda c: SIGNIFICANCE[c.significance][2]):
         text, zh, _ = SIGNIFICANCE[change.significance]
         if change.field == "status" and change.significance != "recruiting":
-            text, zh = status_word(change.new), STATUS_ZH.get(change.new or "", zh)
+            text, zh = status_word(change.new), status_zh(change.new) or zh
         badges.setdefault(Badge(text, zh))
     return list(badges)
 
@@ -444,25 +233,9 @@ def change_line(change: Change) -> str:
 
 
 def site_of(site: dict[str, Any]) -> Site:
-    contacts = tuple(", ".join(filter(None, (c.get("name"), c.get("phone"), c.get("email"))))
-                     for c in site.get("contacts") or [])
     return Site(place=site.get("place") or "", place_zh=site.get("place_zh"),
                 facility=site.get("facility"), city=site.get("city"), country=site.get("country"),
-                status=status_word(site.get("status")), contacts=tuple(c for c in contacts if c))
-
-
-def mentions(session: Session, findings: Sequence[Finding]) -> dict[int, list[Mention]]:
-    """Per finding: for a trial, the papers and news naming it; for a paper or news item, the
-    trials it names. One query per chunk of findings, not one per finding."""
-    trials = [f.id for f in findings if f.kind == "trial"]
-    others = [f.id for f in findings if f.kind != "trial"]
-    found: dict[int, list[Mention]] = defaultdict(list)
-    for ids, incoming, kind in ((trials, True, None), (others, False, "trial")):
-        for finding_id, pairs in linked(session, ids, incoming=incoming, kind=kind).items():
-            found[finding_id] = [Mention(other.key, safe_url(other.url),
-                                         "" if other.placeholder else one_line(other.title, 120))
-                                 for _relation, other in pairs]
-    return found
+                status=status_word(site.get("status")), contacts=tuple(site_contacts(site)))
 
 
 def merge_into(lead: Entry, other: Entry) -> None:
@@ -471,58 +244,3 @@ def merge_into(lead: Entry, other: Entry) -> None:
     lead.sources = sorted({*lead.sources, *other.sources})
     lead.topics.extend(t for t in other.topics if t not in lead.topics)
     lead.mentions.extend(m for m in other.mentions if m not in lead.mentions)
-
-
-def source_health(session: Session, period: Period) -> list[SourceHealth]:
-    """Per source: last success, polls and failures during the period."""
-    polls: dict[str, int] = defaultdict(int)
-    failures: dict[str, int] = defaultdict(int)
-    for run in session.exec(select(PollRun).where(PollRun.started_at >= period.start,
-                                                  PollRun.started_at < period.end)):
-        for source, counts in (run.counts or {}).items():
-            polls[source] += 1
-            failures[source] += int((counts or {}).get("errors") or 0)
-    states: dict[str, list[SourceState]] = defaultdict(list)
-    for state in session.exec(select(SourceState).order_by(col(SourceState.source))):
-        states[state.source].append(state)
-    health = [_health(source, rows, period, polls[source], failures[source])
-              for source, rows in states.items()]
-    return sorted(health, key=lambda h: h.source)
-
-
-def _health(source: str, rows: list[SourceState], period: Period, polls: int,
-            failures: int) -> SourceHealth:
-    successes = [_aware(r.last_success_at) for r in rows if r.last_success_at]
-    errors = [r for r in rows if r.last_error_at and period.start <= _aware(r.last_error_at) < period.end]
-    if any(period.start <= s < period.end for s in successes):
-        polls = max(polls, 1)
-    last = max(successes, default=None)
-    return SourceHealth(
-        source=source_name(source),
-        last_success=period.local(last).strftime("%Y-%m-%d %H:%M") if last else None,
-        polls=polls, failures=max(failures, 1 if errors else 0))
-
-
-def source_name(source: str) -> str:
-    return source.removeprefix("feed:")
-
-
-def safe_url(url: str | None) -> str | None:
-    """Only absolute http(s) links become links; anything else (javascript:, data:) is dropped."""
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
-
-
-def one_line(text: str | None, limit: int) -> str:
-    """Whitespace collapsed; the first sentence if it fits, else clipped with an ellipsis."""
-    flat = " ".join((text or "").split())
-    if len(flat) <= limit:
-        return flat
-    sentence = re.match(r"(.{40,}?[.!?。！？])(\s|$)", flat[:limit])
-    return sentence.group(1) if sentence else flat[: limit - 1].rstrip() + "…"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

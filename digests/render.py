@@ -11,7 +11,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from digests.build import Entry, Section, WeeklyDigest
+from digests.model import Entry, Section, WeeklyDigest
 
 TEMPLATES = Path(__file__).with_name("templates")
 LABELS = {

@@ -15,16 +15,30 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, delete, insert, select
 
-from digests.build import WeeklyDigest
+from digests.model import WeeklyDigest
 from digests.render import Rendered
-from hccwatch.settings import Settings
 from store.db import utcnow
 from store.models import Digest, DigestEntry
 from store.private import private_dir, write_private
+
+
+class MailSettings(Protocol):
+    """The settings sending reads (hccwatch.settings.Settings has them all)."""
+
+    mail_from: str
+    mail_to: tuple[str, ...]
+    smtp_host: str | None
+    smtp_port: int
+    smtp_user: str | None
+    smtp_password: str | None
+    smtp_starttls: bool
+    smtp_ssl: bool
+    outbox: str
+    http_timeout: float
 
 
 class SendError(Exception):
@@ -59,14 +73,14 @@ def new_message_id(sender: str) -> str:
     return make_msgid(idstring="hccwatch", domain=sender.rpartition("@")[2] or "localhost")
 
 
-def deliver(message: EmailMessage, settings: Settings, *, name: str) -> str:
+def deliver(message: EmailMessage, settings: MailSettings, *, name: str) -> str:
     """Hand the message over; returns where it went. Raises SendError if it was not accepted."""
     if settings.smtp_host:
         return _smtp(message, settings)
     return str(_outbox(message, Path(settings.outbox).expanduser(), name))
 
 
-def _smtp(message: EmailMessage, settings: Settings) -> str:
+def _smtp(message: EmailMessage, settings: MailSettings) -> str:
     where = f"{settings.smtp_host}:{settings.smtp_port}"
     try:
         with smtp_session(settings) as smtp:
@@ -77,7 +91,7 @@ def _smtp(message: EmailMessage, settings: Settings) -> str:
 
 
 @contextmanager
-def smtp_session(settings: Settings, steps: list[str] | None = None) -> Iterator[smtplib.SMTP]:
+def smtp_session(settings: MailSettings, steps: list[str] | None = None) -> Iterator[smtplib.SMTP]:
     """A connection to the mail server, encrypted and logged in as the settings say. `steps`
     collects what succeeded ("connected", "encrypted", "logged in"), so a caller can say
     which step an error stopped at."""
@@ -94,7 +108,7 @@ def smtp_session(settings: Settings, steps: list[str] | None = None) -> Iterator
         yield smtp
 
 
-def _connect(settings: Settings) -> smtplib.SMTP:
+def _connect(settings: MailSettings) -> smtplib.SMTP:
     if settings.smtp_ssl:
         return smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port,
                                 timeout=settings.http_timeout,

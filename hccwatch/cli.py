@@ -6,62 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import UTC, datetime
-from functools import cached_property, wraps
 from importlib import import_module
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
-from hccwatch.settings import ConfigError, Settings, load_settings
+from hccwatch.app import App
+from hccwatch.commands import do_poll, fail_cleanly, findings_table, pass_app
 from hccwatch.terminal import csv_cell, json_text, printable
-from hccwatch.watchlist import Watchlist, load_watchlist
-from store.db import StoreError, open_engine, session_scope
-from store.search import FILTER_SOURCES, KINDS
-
-SOURCES = ("ctgov", "pubmed", "europepmc", "feeds")
-
-
-class App:
-    """Settings, watchlist and database, each loaded on first use."""
-
-    def __init__(self, settings: Settings | None = None, watchlist: Watchlist | None = None):
-        self._settings = settings
-        if watchlist is not None:
-            self.watchlist = watchlist  # fills the cached property (the demo's own watchlist)
-
-    @cached_property
-    def settings(self) -> Settings:
-        return self._settings or load_settings()
-
-    @cached_property
-    def watchlist(self) -> Watchlist:
-        return load_watchlist(self.settings.watchlist)
-
-    @cached_property
-    def engine(self) -> Engine:
-        try:
-            return open_engine(self.settings.db)
-        except StoreError as error:
-            raise ConfigError(f"HCCWATCH_DB: {error}") from None
-
-
-pass_app = click.make_pass_decorator(App, ensure=True)
-
-
-def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn configuration and store errors into a one-line message and exit code 2."""
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, StoreError) as error:
-            click.echo(f"hccwatch: {error}", err=True)
-            sys.exit(2)
-    return wrapper
+from sources.records import KINDS
+from store.db import session_scope
+from store.vocab import FILTER_SOURCES, POLL_SOURCES
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -104,7 +60,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES),
+@click.option("--source", "sources", multiple=True, type=click.Choice(POLL_SOURCES),
               help="Poll only this source (repeatable). Default: every source.")
 @click.option("--topic", "topics", multiple=True, metavar="T",
               help="Poll only this watchlist topic id (repeatable). Default: every topic.")
@@ -116,31 +72,6 @@ def poll(app: App, sources: tuple[str, ...], topics: tuple[str, ...]) -> None:
     Exits 1 if any source failed (everything else is still stored)."""
     report = do_poll(app, sources=sources, topics=topics)
     sys.exit(0 if report.ok else 1)
-
-
-def do_poll(app: App, *, sources: tuple[str, ...] = (), topics: tuple[str, ...] = ()) -> Any:
-    from hccwatch.poll import poll as run_poll
-    from hccwatch.pollers import plan
-    from hccwatch.progress import progress_printer
-
-    with ExitStack() as stack:
-        progress = stack.enter_context(progress_printer())
-        tasks = plan(app.settings, app.watchlist, stack, sources=sources or None,
-                     topics=topics or None, progress=progress)
-        if not tasks:
-            raise ConfigError("nothing to poll: no watchlist topic has a query for the chosen source(s)")
-        report = run_poll(app.engine, app.settings, app.watchlist, tasks, progress=progress)
-    print_poll_summary(report)
-    return report
-
-
-def print_poll_summary(report: Any) -> None:
-    for source, counts in sorted(report.counts().items()):
-        click.echo(f"{source}: {counts['fetched']} fetched, {counts['new']} new, "
-                   f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
-                   f"{counts['changes']} changes, {counts['errors']} failed")
-    for error in report.errors:
-        click.echo(printable(f"FAILED {error}"), err=True)
 
 
 @cli.command()
@@ -192,23 +123,6 @@ def findings_csv(data: list[dict[str, Any]]) -> str:
     return out.getvalue().rstrip("\n")
 
 
-def findings_table(data: list[dict[str, Any]]) -> str:
-    if not data:
-        return "No findings stored yet. Run `hccwatch poll` (or `hccwatch demo`)."
-    lines = []
-    for item in data:
-        label = item.get("status") or item.get("evidence") or ""
-        lines.append(f"{_clip(item['key'], 28):<28} {item['kind']:<8} {label[:22]:<22} "
-                     f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
-    lines.append(f"{len(data)} finding(s)")
-    return "\n".join(lines)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 @cli.command()
 @click.argument("key")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -246,7 +160,8 @@ def show(app: App, key: str, fmt: str) -> None:
 @fail_cleanly
 def status(app: App, fmt: str) -> None:
     """Per-source health: last success, last error, counts, and the last poll."""
-    from hccwatch.health import health, health_text
+    from hccwatch.showtext import health_text
+    from store.health import health
 
     _ = app.watchlist  # a broken watchlist is a health problem too: say so (exit 2)
     with session_scope(app.engine, write=False) as session:
@@ -266,8 +181,6 @@ def demo(app: App, keep: bool) -> None:
     from hccwatch.demo import run_demo
 
     sys.exit(run_demo(keep=keep))
-
-
 
 
 def main() -> None:

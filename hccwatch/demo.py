@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from hccwatch.cli import App, do_poll
+from hccwatch.app import App
+from hccwatch.commands import do_poll
 from hccwatch.settings import data_dir, load_settings
 from hccwatch.watchlist import Feed, load_watchlist
 from replay.demo import add_feed_routes, add_literature_routes, ctgov_studies
@@ -71,8 +72,9 @@ def run_demo(*, keep: bool = False, db: Path | None = None) -> int:
 
 
 def show_results(app: App) -> None:
-    from hccwatch.cli import findings_table
+    from hccwatch.commands import findings_table
     from store.queries import describe, list_findings, show
+    from store.vocab import site_contacts
 
     with session_scope(app.engine, write=False) as session:
         rows = list_findings(session)
@@ -86,19 +88,18 @@ def show_results(app: App) -> None:
         heading("Trial sites in watched places")
         for finding in rows:
             for site in finding.watched_sites:
-                contact = "; ".join(", ".join(filter(None, [c.get("name"), c.get("phone"), c.get("email")]))
-                                    for c in site.get("contacts") or [])
+                contact = "; ".join(site_contacts(site))
                 click.echo(f"{finding.key}: {site['place']} — {site['facility']} ({site['status']})"
                            + (f"; contact {contact}" if contact else ""))
 
 
 def write_digest(app: App, out: Path) -> bool:
     """This week's digest as files (a dry run: nothing is sent or marked)."""
-    from digests.build import Period
-    from hccwatch.digest_cli import make_digest
+    from digests.deliver import make_digest
+    from digests.period import Period
 
     this_week = Period.containing(datetime.now(UTC), app.watchlist.timezone).label
-    report = make_digest(app, this_week, dry_run=True, out=out)
+    report = make_digest(app.post(), this_week, dry_run=True, out=out)
     heading(f"This week's digest ({report.period})")
     for outcome in report.outcomes:
         click.echo(outcome.message)

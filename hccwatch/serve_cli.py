@@ -18,7 +18,8 @@ from typing import Any
 import click
 import httpx
 
-from hccwatch.cli import App, do_poll, fail_cleanly, pass_app
+from hccwatch.app import App
+from hccwatch.commands import do_poll, fail_cleanly, pass_app
 from hccwatch.settings import ConfigError, data_dir
 from hccwatch.watchlist import WEEKDAYS, Watchlist
 
@@ -174,9 +175,10 @@ def run(app: App) -> None:
 
 
 def run_once(app: App) -> None:
-    from hccwatch.digest_cli import echo_report, make_digest
+    from digests.deliver import make_digest
+    from hccwatch.digest_cli import echo_report
 
     polled = do_poll(app)
-    digest = make_digest(app)
+    digest = make_digest(app.post())
     echo_report(digest)
     sys.exit(0 if polled.ok and digest.ok else 1)

@@ -11,11 +11,9 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from store.errors import ConfigError
+
 APP = "hccwatch"
-
-
-class ConfigError(Exception):
-    """A setting or the watchlist is wrong; the message names which and why (exit 2)."""
 
 
 def data_dir() -> Path:

@@ -1,19 +1,11 @@
-"""Plain-text rendering of one finding for `hccwatch show`."""
+"""Plain-text renderings for the terminal: one finding (`hccwatch show`) and source health
+(`hccwatch status`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-STATUS_WORDS = {"RECRUITING": "Recruiting", "NOT_YET_RECRUITING": "Not yet recruiting",
-                "ACTIVE_NOT_RECRUITING": "Active, not recruiting", "COMPLETED": "Completed",
-                "TERMINATED": "Terminated", "WITHDRAWN": "Withdrawn", "SUSPENDED": "Suspended",
-                "ENROLLING_BY_INVITATION": "Enrolling by invitation", "UNKNOWN": "Unknown status"}
-
-
-def status_word(status: str | None) -> str:
-    if not status:
-        return "—"
-    return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+from store.vocab import contact_line, site_contacts, status_word
 
 
 def _field(lines: list[str], label: str, value: Any) -> None:
@@ -46,8 +38,7 @@ def finding_text(data: dict[str, Any]) -> str:
     _field(lines, "Topics", ", ".join(data.get("topics") or []))
     _field(lines, "Identifiers", ", ".join(f"{k}:{v}" for k, v in data.get("identifiers", {}).items()))
     for contact in details.get("central_contacts") or []:
-        _field(lines, "Contact", ", ".join(filter(None, [contact.get("name"), contact.get("phone"),
-                                                          contact.get("email")])))
+        _field(lines, "Contact", contact_line(contact))
     _sites(lines, data)
     if data.get("summary"):
         lines += ["", _wrap(data["summary"])]
@@ -61,8 +52,7 @@ def _sites(lines: list[str], data: dict[str, Any]) -> None:
     if watched:
         lines += ["", "Sites in watched places:"]
         for site in watched:
-            contact = "; ".join(", ".join(filter(None, [c.get("name"), c.get("phone"), c.get("email")]))
-                                for c in site.get("contacts") or [])
+            contact = "; ".join(site_contacts(site))
             lines.append(f"  {site['place']}: {site.get('facility') or site.get('city')} "
                          f"({status_word(site.get('status'))})" + (f" — contact: {contact}" if contact else ""))
     locations = data.get("locations") or []
@@ -91,3 +81,23 @@ def _wrap(text: str, width: int = 78) -> str:
     import textwrap
 
     return "\n".join(textwrap.fill(p, width) for p in text.splitlines() if p.strip())
+
+
+def health_text(data: dict[str, Any]) -> str:
+    if not data["sources"]:
+        return "No source has been polled yet. Run `hccwatch poll` (or `hccwatch demo`)."
+    lines = []
+    for source in data["sources"]:
+        state = "OK" if not source["failing"] else f"FAILING ({source['failing']} queries)"
+        lines.append(f"{source['source']}: {state}; last success {source['last_success_at'] or 'never'}")
+        for query in source["queries"]:
+            if query["last_error"]:
+                lines.append(f"  {query['query']}: {query['consecutive_failures']} failure(s) in a row, "
+                             f"last at {query['last_error_at']}: {query['last_error']}")
+    poll = data["last_poll"]
+    if poll:
+        outcome = "interrupted" if poll["interrupted"] else ("ok" if poll["ok"] else "with failures")
+        lines.append(f"last poll: started {poll['started_at']}, {outcome}")
+    kinds = ", ".join(f"{n} {k}s" for k, n in sorted(data["findings"].items())) or "none"
+    lines.append(f"stored: {kinds}; {data['changes']} changes recorded")
+    return "\n".join(lines)

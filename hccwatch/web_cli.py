@@ -1,17 +1,76 @@
-"""The `hccwatch web` and `hccwatch search` commands (registered in cli.py, which imports this
-module; so hccwatch.cli is imported here only when a command runs)."""
+"""The `hccwatch web` and `hccwatch search` commands (loaded by cli.py only when they run).
+`web` hands the web app what it may not import itself: the watchlist and the ad-hoc search."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
-from hccwatch.adhoc import ADHOC_SOURCES
-from hccwatch.cli import App, fail_cleanly, findings_table, pass_app, print_poll_summary
+from hccwatch.app import App
+from hccwatch.commands import fail_cleanly, findings_table, pass_app, print_poll_summary
+from hccwatch.settings import ConfigError, Settings
 from hccwatch.terminal import json_text, printable
-from store.search import FILTER_SOURCES
+from hccwatch.watchlist import Topic, Watchlist, load_watchlist
+from store.vocab import ADHOC_SOURCES, FILTER_SOURCES
+
+
+class WebBackend:
+    """web.app.Backend from the composition root: the watchlist (read again when its file
+    changes), the ad-hoc search, and adding a searched term to the watchlist file."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = settings.db
+        self._watchlist: tuple[int, Watchlist] | None = None
+
+    def watchlist(self) -> Watchlist:
+        path = self.settings.watchlist
+        try:
+            stamp = Path(path).expanduser().stat().st_mtime_ns
+        except OSError as error:
+            raise ConfigError(f"HCCWATCH_WATCHLIST: cannot read {path}: {error.strerror}") from None
+        if self._watchlist is None or self._watchlist[0] != stamp:
+            self._watchlist = (stamp, load_watchlist(path))
+        return self._watchlist[1]
+
+    def clean_term(self, term: str) -> str:
+        from pipeline.adhoc import clean_term
+
+        return clean_term(term)
+
+    def adhoc_topic_id(self, term: str) -> str:
+        from pipeline.adhoc import adhoc_topic
+
+        return adhoc_topic(term).id
+
+    def suggest_topic_id(self, term: str) -> str:
+        from pipeline.adhoc import slug
+
+        return slug(term)
+
+    def run_adhoc(self, engine: Any, term: str, sources: list[str],
+                  progress: Any) -> tuple[str, dict[str, str]]:
+        from pipeline.adhoc import adhoc_search
+
+        result = adhoc_search(engine, self.settings, self.watchlist(), term, sources,
+                              progress=progress)
+        return result.topic.id, result.unavailable
+
+    def add_topic(self, term: str, *, topic_id: str, label: str | None) -> Topic:
+        from hccwatch.adhoc import add_topic
+
+        return add_topic(self.settings.watchlist, term, topic_id=topic_id, label=label)
+
+
+def web_app(settings: Settings, *, trusted_hosts: Sequence[str] | None = None) -> Any:
+    """The web application over the store and watchlist `settings` name."""
+    from web.app import create_app
+
+    return create_app(WebBackend(settings), trusted_hosts=trusted_hosts)
 
 
 @click.command()
@@ -34,10 +93,8 @@ def web(app: App, host: str, port: int, allow_remote: bool) -> None:
                                "so pass --allow-remote if you really mean to serve other machines")
     import uvicorn
 
-    from web.app import create_app
-
     _ = app.watchlist  # a broken watchlist fails here, with its line number, not in the browser
-    application = create_app(app.settings, trusted_hosts=None if allow_remote else trusted_hosts(host))
+    application = web_app(app.settings, trusted_hosts=None if allow_remote else trusted_hosts(host))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"hccwatch: serving http://{shown}:{port}/ (Ctrl+C stops)", err=True)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
@@ -103,8 +160,8 @@ def _search_local(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt
 
 
 def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt: str) -> int:
-    from hccwatch.adhoc import adhoc_search
     from hccwatch.progress import progress_printer
+    from pipeline.adhoc import adhoc_search
     from store.db import session_scope
     from store.queries import describe, list_findings
 

@@ -35,6 +35,13 @@ def build_params(query: Mapping[str, str], *, since: str | None, page_size: int 
     return params
 
 
+def fetch_since(client: HttpClient, base_url: str, query: Mapping[str, str],
+                cursor: str | None) -> Iterator[ParsedPage]:
+    """Every page of the query's studies last updated on or after `cursor` (YYYY-MM-DD, see
+    records.day_cursor; None: all of them)."""
+    return fetch_pages(client, base_url, build_params(query, since=cursor))
+
+
 def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:
     """Yield every page, parsed once, following nextPageToken to the end."""
     token: str | None = None

@@ -14,7 +14,7 @@ from lxml import etree
 
 from sources.http import HttpClient, ParseError, SourceError
 from sources.jsonshape import cursor, load_object, text, whole
-from sources.literature import SAFE_PARSER, evidence_label, lang_of
+from sources.literature import SAFE_PARSER, evidence_label, lang_of, window_start
 from sources.records import ParsedPage, Record, find_nct_ids, id_page, parse_each, pubmed_url
 
 SOURCE = "europepmc"
@@ -29,6 +29,14 @@ def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SI
         raise ValueError("a europepmc query must not be empty")
     return {"query": f"({query}) AND FIRST_IDATE:[{start.isoformat()} TO {end.isoformat()}]",
             "format": "json", "resultType": "core", "pageSize": str(page_size)}
+
+
+def fetch_since(client: HttpClient, base_url: str, query: str, cursor: str | None, *,
+                today: date, backfill_days: int) -> Iterator[ParsedPage]:
+    """Every page of the query's records first indexed from the cursor's day (see
+    literature.window_start) to `today`."""
+    start = window_start(cursor, today, backfill_days)
+    return fetch_pages(client, base_url, build_params(query, start=start, end=today))
 
 
 def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:

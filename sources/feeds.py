@@ -1,5 +1,5 @@
 """News feeds (RSS 0.9x/1.0/2.0, Atom): fetch the bytes ourselves (shared client, conditional
-GET, size cap), refuse what is not a feed or declares XML entities, parse with feedparser (which
+GET from the validators kept in the feed's cursor, size cap), refuse what is not a feed or declares XML entities, parse with feedparser (which
 never does HTTP here), strip HTML to text with BeautifulSoup, normalize links, and turn entries
 into news Records."""
 
@@ -8,10 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import json
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -51,6 +52,38 @@ class ParsedFeed:
     records: list[Record] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     bozo: str | None = None
+
+
+@dataclass
+class FeedCursor:
+    """A feed's stored state: HTTP validators, and the first-seen time of undated entries
+    (so an entry without a date keeps the date it was first fetched, poll after poll)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    undated: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, text: str | None) -> FeedCursor:
+        try:
+            data = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            return cls()  # an unreadable cursor only costs one full fetch
+        return cls(data.get("etag"), data.get("last_modified"), dict(data.get("undated") or {}))
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+
+def keep_first_dates(records: Sequence[Record], undated: Mapping[str, str]) -> dict[str, str]:
+    """Undated records take the time they were first fetched (remembered in the cursor);
+    returns what to remember for the entries the feed still carries."""
+    remembered = {}
+    for record in records:
+        if record.details.get("date_missing"):
+            record.published = undated.get(record.key, record.published)
+            remembered[record.key] = record.published
+    return remembered
 
 
 def fetch_feed(client: HttpClient, url: str, *, etag: str | None = None,

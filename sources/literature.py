@@ -1,9 +1,11 @@
-"""What the literature sources (PubMed, Europe PMC) share: an XML parser that never expands
-entities or fetches anything, plain evidence labels from publication types, language codes."""
+"""What the literature sources (PubMed, Europe PMC) share: their cursor (an entry-date
+watermark, YYYY-MM-DD), an XML parser that never expands entities or fetches anything, plain
+evidence labels from publication types, language codes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, timedelta
 
 from lxml import etree
 
@@ -42,3 +44,13 @@ def evidence_label(pub_types: Iterable[str], *, retracted: bool = False) -> str:
 def lang_of(languages: list[str]) -> str | None:
     """A two-letter code for the first of PubMed's three-letter languages (else as given)."""
     return LANGS.get(languages[0], languages[0]) if languages else None
+
+
+def window_start(cursor: str | None, today: date, backfill_days: int) -> date:
+    """The first entry day to ask for: the stored watermark, else `backfill_days` back."""
+    if cursor:
+        try:
+            return date.fromisoformat(cursor)
+        except ValueError:
+            pass  # a cursor from an older format: fall back to a full backfill
+    return today - timedelta(days=backfill_days)

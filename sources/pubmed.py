@@ -1,6 +1,6 @@
 """PubMed through NCBI E-utilities: esearch on the history server (split by entry date until
-every slice is under the 9,999 retrieval cap) and efetch in batches. What the answers say is
-read by sources.pubmed_parse."""
+every slice is under the 9,999 retrieval cap) and efetch in batches, from the entry-date
+watermark the last poll stored. What the answers say is read by sources.pubmed_parse."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sources.http import HttpClient, SourceError
-from sources.pubmed_parse import HistoryExpired, parse_search, raise_for_error_document
+from sources.http import HttpClient, ParseError, SourceError
+from sources.literature import window_start
+from sources.pubmed_parse import HistoryExpired, parse_batch, parse_search, raise_for_error_document
+from sources.records import ParsedPage
 
 TOOL = "hccwatch"
 RETRIEVAL_CAP = 9999
@@ -122,3 +124,22 @@ def fetch_batches(eutils: Eutils, term: str, start: date, end: date, *,
                 found = eutils.esearch(term, found.start, found.end)
                 body = eutils.efetch(found, retstart, size)
             yield Batch(found, retstart, size, body)
+
+
+def fetch_since(eutils: Eutils, term: str, cursor: str | None, *, today: date,
+                backfill_days: int) -> Iterator[ParsedPage]:
+    """Every record of `term` entered from the cursor's day (see literature.window_start) to
+    `today`, one page per efetch batch."""
+    for batch in fetch_batches(eutils, term, window_start(cursor, today, backfill_days), today):
+        yield read_batch(batch)
+
+
+def read_batch(batch: Batch) -> ParsedPage:
+    """One batch's records; a batch that cannot be read is a page with an error (the poll then
+    stores the rest and holds the watermark)."""
+    try:
+        parsed = parse_batch(batch.body)
+    except ParseError as error:
+        return ParsedPage([], None, error=f"batch of {batch.describe()} failed: {error}")
+    withdrawn = [f"PMID {pmid} was withdrawn by PubMed (DeleteCitation)" for pmid in parsed.deleted]
+    return ParsedPage(parsed.records, None, skipped=parsed.skipped + withdrawn)

@@ -1,11 +1,13 @@
 """The Record every source yields: one source-agnostic, typed description of a trial,
-article, preprint or news item, before it is merged into the store."""
+article, preprint or news item, before it is merged into the store; the page of records a
+paged API answers with; identifiers, their keys and their public pages."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 KINDS = ("trial", "article", "preprint", "news")
@@ -93,6 +95,15 @@ class ParsedPage:
     next: str | None
     total: int | None = None
     skipped: list[str] = field(default_factory=list)
+    # The page could not be read (e.g. one PubMed batch): the rest of the task still counts,
+    # but its cursor must not move past what was lost.
+    error: str | None = None
+
+
+def day_cursor(run_started: datetime) -> str:
+    """The cursor a date-filtered source stores after a poll: the day the run started (never
+    later, so what was updated during the run is asked for again next time)."""
+    return run_started.date().isoformat()
 
 
 def parse_each(items: Iterable[Any], parse: Callable[[Any], Record],

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlmodel import Session, col, select
 
-from sources.records import parse_key
+from sources.records import KEY_SCHEMES, parse_key
 from store.db import iso
-from store.models import Change, Finding, FindingSource, Identifier, Link, SourceState, TopicMatch
+from store.models import Change, Digest, Finding, FindingSource, Identifier, Link, TopicMatch
 from store.search import source_clause
 
-ID_SCHEMES = ("nct", "pmid", "doi", "pmcid", "url")
 CHUNK = 500  # ids per IN (...) list
 
 
@@ -85,7 +85,7 @@ def _as_dict(finding: Finding, identifiers: list[Identifier], sources: list[Find
         "sources": sorted({s.source for s in sources}),
         "topics": sorted({t.topic for t in topics}),
         "topic_terms": {t.topic: t.terms for t in topics},
-        "identifiers": {k: ids[k] for k in ID_SCHEMES if k in ids},
+        "identifiers": {k: ids[k] for k in KEY_SCHEMES if k in ids},
         "published": finding.published,
         "updated": finding.updated,
         "first_seen": iso(finding.first_seen_at),
@@ -142,5 +142,18 @@ def show(session: Session, finding: Finding) -> dict[str, Any]:
     return data
 
 
-def source_states(session: Session) -> list[SourceState]:
-    return list(session.exec(select(SourceState).order_by(SourceState.source, SourceState.query)))
+def _has_ledger(session: Session) -> bool:
+    """Whether the store has a digest ledger yet (a store no digest was made from may not)."""
+    return inspect(session.connection()).has_table(Digest.__tablename__)
+
+
+def digest_archive(session: Session, *, limit: int = 500) -> list[Digest] | None:
+    """The digests made so far, newest first (None when the store has no ledger yet)."""
+    if not _has_ledger(session):
+        return None
+    return list(session.exec(select(Digest).order_by(col(Digest.id).desc()).limit(limit)))
+
+
+def digest_by_id(session: Session, digest_id: int) -> Digest | None:
+    """One archived digest, with its rendered content."""
+    return session.get(Digest, digest_id) if _has_ledger(session) else None

@@ -29,9 +29,6 @@ from sqlmodel import Session, col, select
 from store.db import unspaced
 from store.models import Finding, FindingSource, TopicMatch
 
-KINDS = ("trial", "article", "preprint", "news")
-# What stored findings can be filtered by: "feeds" is any feed, "adhoc" any ad-hoc search.
-FILTER_SOURCES = ("ctgov", "pubmed", "europepmc", "feeds", "adhoc")
 PAGE_SIZE = 50
 COUNT_CAP = 500  # counting every match of a common term is slow; "more than 500" is enough
 TRIGRAM = 3

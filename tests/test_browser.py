@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from test_web import HCC_WATCHLIST, XSS_SUMMARY, XSS_TITLE, seed
 
-from web.app import create_app
+from hccwatch.web_cli import web_app
 from web.security import LOOPBACK_NAMES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,7 +61,7 @@ def server(settings, engine, ctgov) -> Iterator[str]:
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    app = create_app(settings, trusted_hosts=LOOPBACK_NAMES)
+    app = web_app(settings, trusted_hosts=LOOPBACK_NAMES)
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

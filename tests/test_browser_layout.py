@@ -13,10 +13,10 @@ import pytest
 from test_browser import CHROMIUM_ARGS, OUTPUT, require_chromium, server  # noqa: F401
 from test_web import HCC_WATCHLIST
 
-from hccwatch.cli import App
-from hccwatch.digest_cli import make_digest
-from hccwatch.poll import Tagger
+from digests.deliver import make_digest
+from hccwatch.app import App
 from hccwatch.watchlist import load_watchlist
+from pipeline.tagging import Tagger
 from sources.records import Contact, Location, Record
 from store.db import session_scope
 from store.upsert import upsert_record
@@ -78,7 +78,7 @@ def site(server, settings, engine):  # noqa: F811 (the server fixture, imported)
     for record in extra_records():
         with session_scope(engine) as session:
             upsert_record(session, tagger.tag(record, found_by=None), seen_at=NOW)
-    make_digest(App(settings), "2026-W47", now=NOW)
+    make_digest(App(settings).post(), "2026-W47", now=NOW)
     return server
 
 

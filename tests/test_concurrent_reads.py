@@ -35,9 +35,9 @@ def web_reader(settings, writing: threading.Event, pages: list[int], errors: lis
     """The web app (the same code `hccwatch web` serves) answering page after page."""
     from fastapi.testclient import TestClient
 
-    from web.app import create_app
+    from hccwatch.web_cli import web_app
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(web_app(settings)) as client:
         while writing.is_set():
             for path in ("/", "/?q=pembrolizumab", "/status"):
                 response = client.get(path)

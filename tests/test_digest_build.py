@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from digests.build import Period, PeriodError, build_digest
+from digests.build import build_digest
+from digests.period import Period, PeriodError
 from digests.render import render_digest
 from digests.send import mark_sent, record_pending
-from hccwatch.poll import Tagger
+from pipeline.tagging import Tagger
 from sources.records import Contact, Location, Record
 from store.db import session_scope
 from store.ingest import ingest_batch

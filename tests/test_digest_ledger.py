@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 from test_digest_build import FAMILY, TZ, build, entry, send_recorded, store
 
-from digests.build import Period, default_period
+from digests.deliver import make_digest
+from digests.period import Period, default_period
 from digests.render import render_digest
-from hccwatch.cli import App
-from hccwatch.digest_cli import make_digest
-from hccwatch.poll import Tagger
+from hccwatch.app import App
+from pipeline.tagging import Tagger
 from sources.clinicaltrials import parse_study
 from sources.records import Location
 from store.db import session_scope
@@ -100,7 +100,7 @@ def test_the_first_run_on_a_fresh_install_sends_what_was_found(
     now = FIRST_POLL + timedelta(hours=1)
     with session_scope(engine, write=False) as session:  # not last week's empty digest
         assert default_period(session, TZ, now) == FIRST_WEEK
-    report = make_digest(App(settings), now=now)
+    report = make_digest(App(settings).post(), now=now)
     assert report.period == "2025-W49" and [o.status for o in report.outcomes] == ["sent"]
     with session_scope(engine, write=False) as session:
         [row] = session.exec(select(Digest)).all()

@@ -7,7 +7,7 @@ import pytest
 from bs4 import BeautifulSoup
 from test_digest_build import HOSTILE_TITLE, TZ, build, seed, send_recorded
 
-from digests.build import Period
+from digests.period import Period
 from digests.render import render_digest
 
 TITLES = ["Pembrolizumab before transplant", "Pembrolizumab with lenvatinib",

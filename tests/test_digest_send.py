@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from sqlmodel import select
 from test_digest_build import FAMILY, seed
 
-from hccwatch.cli import App, cli
+from hccwatch.app import App
+from hccwatch.cli import cli
 from store.db import session_scope
 from store.models import Digest, DigestEntry
 

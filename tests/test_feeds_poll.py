@@ -10,11 +10,11 @@ import pytest
 from conftest import fixture_bytes
 from sqlmodel import func, select
 
-from hccwatch.poll import Tagger, poll
-from hccwatch.poll_feeds import keep_matching
-from hccwatch.pollers import client_for, plan
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
+from pipeline.engine import poll
+from pipeline.plan import client_for, keep_matching, plan
+from pipeline.tagging import Tagger
 from replay.demo import add_feed_routes
 from replay.server import Response, StaticHandler
 from sources.feeds import parse_feed
@@ -88,8 +88,8 @@ def run(engine, settings, watchlist):
     events = []
     with ExitStack() as stack:
         tasks = plan(settings, watchlist, stack, sources=["feeds"],
-                     progress=lambda *a, **k: events.append(a[0]))
-        report = poll(engine, settings, watchlist, tasks, progress=lambda *a, **k: events.append(a[0]))
+                     progress=lambda e: events.append(e.stage))
+        report = poll(engine, watchlist, tasks, progress=lambda e: events.append(e.stage))
     return report, events
 
 
@@ -228,7 +228,7 @@ def test_a_50_mb_feed_is_refused_by_the_size_cap(engine, settings, tmp_path, rep
 def test_topic_filter_alone_does_not_poll_feeds(engine, settings, feeds_watchlist):
     with ExitStack() as stack:
         tasks = plan(settings, feeds_watchlist, stack, topics=["hcc"], sources=["feeds"],
-                     progress=lambda *a, **k: None)
+                     progress=lambda _e: None)
     assert tasks == []
 
 

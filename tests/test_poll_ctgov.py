@@ -7,8 +7,8 @@ from contextlib import ExitStack
 
 from sqlmodel import func, select
 
-from hccwatch.poll import poll
-from hccwatch.pollers import plan
+from pipeline.engine import poll
+from pipeline.plan import plan
 from replay.server import Fault
 from store.db import session_scope
 from store.models import Change, Finding, PollRun, SourceState, TopicMatch
@@ -17,8 +17,8 @@ from store.models import Change, Finding, PollRun, SourceState, TopicMatch
 def run(engine, settings, watchlist, **kw):
     events = []
     with ExitStack() as stack:
-        tasks = plan(settings, watchlist, stack, progress=lambda *a, **k: events.append(a[0]), **kw)
-        report = poll(engine, settings, watchlist, tasks, progress=lambda *a, **k: events.append(a[0]))
+        tasks = plan(settings, watchlist, stack, progress=lambda e: events.append(e.stage), **kw)
+        report = poll(engine, watchlist, tasks, progress=lambda e: events.append(e.stage))
     return report, events
 
 

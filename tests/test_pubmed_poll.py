@@ -13,9 +13,9 @@ import pytest
 from conftest import fixture_bytes
 from sqlmodel import func, select
 
-from hccwatch.poll import poll
-from hccwatch.pollers import plan
 from hccwatch.watchlist import load_watchlist
+from pipeline.engine import poll
+from pipeline.plan import plan
 from replay.literature import EutilsHandler, articles_from_recordings, synthetic_articles
 from replay.server import Fault
 from store.db import session_scope
@@ -73,13 +73,13 @@ def eutils(replay):
 
 
 def run(engine, settings, watchlist, *, sources=("pubmed",), on_page=None, **kw):
-    def progress(event, **data):
-        if event == "page" and on_page:
-            on_page(data)
+    def progress(event):
+        if event.stage == "page" and on_page:
+            on_page(event)
 
     with ExitStack() as stack:
         tasks = plan(settings, watchlist, stack, sources=list(sources), progress=progress, **kw)
-        return poll(engine, settings, watchlist, tasks, progress=progress)
+        return poll(engine, watchlist, tasks, progress=progress)
 
 
 def state(engine, topic, source="pubmed"):
@@ -197,7 +197,7 @@ def test_expired_webenv_runs_the_search_again(engine, lit_settings, lit_watchlis
     handler = EutilsHandler(synthetic_articles(700, end=TODAY, days=30), rate_limit=None, filter_queries=False)
     replay.route("/eutils", handler)
     report = run(engine, lit_settings, lit_watchlist, topics=["hcc"],
-                 on_page=lambda data: handler.expire_sessions())
+                 on_page=lambda _event: handler.expire_sessions())
     assert report.ok, report.errors
     assert report.results["pubmed"].new == 700
     assert len(replay.requests("/eutils/esearch.fcgi")) == 2
@@ -219,8 +219,9 @@ def test_article_naming_a_trial_links_both_ways(engine, lit_settings, lit_watchl
 
 
 def test_window_start_uses_backfill_then_the_watermark():
-    from hccwatch.poll_literature import window_start
+    from sources.literature import window_start
 
-    started = datetime(2026, 11, 23, 8, tzinfo=UTC)
-    assert window_start(None, started, 730) == date(2024, 11, 23)
-    assert window_start("2026-11-16", started, 730) == date(2026, 11, 16)
+    today = date(2026, 11, 23)
+    assert window_start(None, today, 730) == date(2024, 11, 23)
+    assert window_start("2026-11-16", today, 730) == date(2026, 11, 16)
+    assert window_start("not a date", today, 730) == date(2024, 11, 23)

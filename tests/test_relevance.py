@@ -18,8 +18,8 @@ from assess.relevance import (
     score,
     short_label,
 )
-from hccwatch.poll import Tagger
 from hccwatch.watchlist import load_watchlist
+from pipeline.tagging import Tagger
 from sources import clinicaltrials, europepmc, pubmed_parse
 from sources.records import Record
 from tests.conftest import fixture_bytes

@@ -14,11 +14,11 @@ from html import unescape
 import pytest
 from fastapi.testclient import TestClient
 
+from hccwatch.web_cli import web_app
 from sources.records import Record
 from store.db import session_scope
 from store.search import Filters, search, synonyms_of
 from store.upsert import upsert_record
-from web.app import create_app
 
 SEEN = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 WATCHLIST = """
@@ -120,7 +120,7 @@ def page_keys(html: str) -> set[str]:
 
 
 def test_web_page_says_it_searched_the_synonyms_and_offers_the_literal_search(seeded, settings):
-    with TestClient(create_app(settings)) as client:
+    with TestClient(web_app(settings)) as client:
         page = client.get("/", params={"q": "QL1706"})
         assert page_keys(page.text) == {EN_ARTICLE, ZH_NEWS}
         notice = " ".join(re.sub(r"<[^>]+>", " ", re.search(

@@ -13,12 +13,12 @@ import feedparser
 import pytest
 from fastapi.testclient import TestClient
 
-from hccwatch.poll import Tagger
 from hccwatch.watchlist import load_watchlist
+from hccwatch.web_cli import web_app
+from pipeline.tagging import Tagger
 from sources.records import Location, Record
 from store.db import session_scope
 from store.upsert import upsert_record
-from web.app import create_app
 
 WEEK1 = datetime(2026, 11, 9, 8, 0, tzinfo=UTC)
 WEEK2 = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
@@ -106,7 +106,7 @@ def seed(engine, watchlist_file: str) -> None:
 @pytest.fixture
 def client(settings, engine):
     seed(engine, settings.watchlist)
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(web_app(settings)) as test_client:
         yield test_client
 
 

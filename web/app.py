@@ -9,10 +9,10 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -20,30 +20,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, pass_context
-from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from hccwatch.adhoc import (
-    ADHOC_SOURCES,
-    add_topic,
-    adhoc_search,
-    adhoc_topic,
-    clean_term,
-    is_adhoc,
-    slug,
-)
-from hccwatch.health import health
-from hccwatch.settings import ConfigError, Settings
-from hccwatch.showtext import status_word
-from hccwatch.watchlist import Topic, Watchlist, load_watchlist
+from sources.records import ID_PAGES, KINDS
 from store.db import open_engine, session_scope
+from store.errors import ConfigError
+from store.health import health
 from store.models import TopicMatch
-from store.queries import changes_of, describe, get_finding, links_of, list_findings
+from store.queries import (
+    changes_of,
+    describe,
+    digest_archive,
+    digest_by_id,
+    get_finding,
+    links_of,
+    list_findings,
+)
 from store.search import (
-    FILTER_SOURCES,
-    KINDS,
     Filters,
     Hit,
     distinct_values,
@@ -55,18 +50,51 @@ from store.search import (
     synonyms_of,
     topic_counts,
 )
-from web.atom import atom_feed, finding_href, is_http_url
-from web.jobs import Job, Jobs
+from store.vocab import (
+    ADHOC_SOURCES,
+    FILTER_SOURCES,
+    is_adhoc,
+    is_http_url,
+    minute_text,
+    parse_time,
+    status_rank,
+    status_word,
+)
+from web.atom import atom_feed, finding_href
+from web.jobs import Job, Jobs, Progress
 from web.security import HEADERS, Csrf
 
 log = logging.getLogger("hccwatch.web")
 HERE = Path(__file__).parent
-STATUS_ORDER = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION",
-                "ACTIVE_NOT_RECRUITING", "SUSPENDED", "COMPLETED", "TERMINATED", "WITHDRAWN")
 FACET_TTL = 60.0
 FEED_SIZE = 100
-ID_LINKS = {"nct": "https://clinicaltrials.gov/study/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
-            "doi": "https://doi.org/{}", "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/"}
+
+
+class Backend(Protocol):
+    """What the composition root (`hccwatch web`) hands the web app, which may not import it:
+    the store's path, the watchlist and the ad-hoc search. Configuration problems surface as
+    store.errors.ConfigError."""
+
+    db: str
+
+    def watchlist(self) -> Any:
+        """The current watchlist (read again when its file changed): topics, tz."""
+
+    def clean_term(self, term: str) -> str:
+        """The term as it will be searched; ValueError if it cannot be."""
+
+    def adhoc_topic_id(self, term: str) -> str:
+        """The topic an ad-hoc search for `term` stores its findings under."""
+
+    def suggest_topic_id(self, term: str) -> str:
+        """A topic id to suggest when the term is added to the watchlist."""
+
+    def run_adhoc(self, engine: Any, term: str, sources: list[str],
+                  progress: Progress) -> tuple[str, dict[str, str]]:
+        """Search the sources now; (topic id, {source: why it could not run})."""
+
+    def add_topic(self, term: str, *, topic_id: str, label: str | None) -> Any:
+        """Add the term to the watchlist file as a new topic (with .id); ConfigError/ValueError."""
 
 
 # ---------------------------------------------------------------- template helpers
@@ -75,29 +103,18 @@ def id_link(scheme: str, value: str) -> str | None:
     """The public page of an identifier (None when there is none to link)."""
     if scheme == "url":
         return value if is_http_url(value) else None
-    pattern = ID_LINKS.get(scheme)
+    pattern = ID_PAGES.get(scheme)
     return pattern.format(quote(value, safe="/:")) if pattern else None
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @pass_context
 def when(context: Any, value: Any) -> str:
     """A stored UTC time shown in the watchlist's time zone."""
-    moment = _as_datetime(value)
+    moment = parse_time(value)
     if moment is None:
         return str(value or "—")
     tz = context.get("tz")
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if tz else moment.strftime("%Y-%m-%d %H:%M UTC")
+    return minute_text(moment.astimezone(tz)) if tz else f"{minute_text(moment)} UTC"
 
 
 def tel_href(phone: str | None) -> str | None:
@@ -142,27 +159,19 @@ def make_env() -> Environment:
 # ---------------------------------------------------------------- the site object
 
 class Site:
-    """What every page needs: settings, the database, the watchlist (reloaded when its file
-    changes), templates, CSRF protection and the ad-hoc searches of this process."""
+    """What every page needs: the backend, the database, templates, CSRF protection and the
+    ad-hoc searches of this process."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.engine = open_engine(settings.db)
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.engine = open_engine(backend.db)
         self.csrf = Csrf()
         self.env = make_env()
         self.jobs = Jobs(self.run_adhoc)
-        self._watchlist: tuple[int, Watchlist] | None = None
         self._facets: tuple[float, dict[str, list[str]]] = (0.0, {})
 
-    def watchlist(self) -> Watchlist:
-        try:
-            stamp = Path(self.settings.watchlist).expanduser().stat().st_mtime_ns
-        except OSError as error:
-            raise ConfigError(f"HCCWATCH_WATCHLIST: cannot read {self.settings.watchlist}: "
-                              f"{error.strerror}") from None
-        if self._watchlist is None or self._watchlist[0] != stamp:
-            self._watchlist = (stamp, load_watchlist(self.settings.watchlist))
-        return self._watchlist[1]
+    def watchlist(self) -> Any:
+        return self.backend.watchlist()
 
     def facets(self, session: Session) -> dict[str, list[str]]:
         """Filter choices read from the data, recomputed at most once a minute."""
@@ -173,10 +182,8 @@ class Site:
             self._facets = (time.monotonic(), values)
         return values
 
-    def run_adhoc(self, term: str, sources: list[str], progress: Any) -> tuple[str, dict[str, str]]:
-        result = adhoc_search(self.engine, self.settings, self.watchlist(), term, sources,
-                              progress=progress)
-        return result.topic.id, result.unavailable
+    def run_adhoc(self, term: str, sources: list[str], progress: Progress) -> tuple[str, dict[str, str]]:
+        return self.backend.run_adhoc(self.engine, term, sources, progress)
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         try:
@@ -289,20 +296,25 @@ def finding_page(request: Request, key: str) -> HTMLResponse:
                        changes=changes, links=links)
 
 
-def topic_of(site: Site, session: Session, topic_id: str) -> Topic:
+@dataclass(frozen=True)
+class AdhocTopic:
+    """A stand-in for an ad-hoc search's topic (it is in no watchlist)."""
+
+    id: str
+    label: str
+    label_zh: str | None = None
+    kind: str = "adhoc"
+
+
+def topic_of(site: Site, session: Session, topic_id: str) -> Any:
     """The watchlist topic, or a stand-in for an ad-hoc search's topic; 404 otherwise."""
     for topic in site.watchlist().topics:
         if topic.id == topic_id:
             return topic
     if is_adhoc(topic_id) and session.exec(
             select(TopicMatch.id).where(TopicMatch.topic == topic_id)).first() is not None:
-        return Topic(id=topic_id, label=f"Ad-hoc search {topic_id.removeprefix('adhoc-')}",
-                     terms=(), kind="adhoc")
+        return AdhocTopic(topic_id, f"Ad-hoc search {topic_id.removeprefix('adhoc-')}")
     raise HTTPException(404, f"There is no topic “{topic_id}”.")
-
-
-def _status_key(status: str | None) -> tuple[int, str]:
-    return (STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER), status or "")
 
 
 def topic_page(request: Request, topic_id: str) -> HTMLResponse:
@@ -313,7 +325,7 @@ def topic_page(request: Request, topic_id: str) -> HTMLResponse:
         trials = [(status, counts[status],
                    search(session, Filters(topic=topic_id, kind="trial", status=status), limit=25).hits
                    if status else [])
-                  for status in sorted(counts, key=_status_key)]
+                  for status in sorted(counts, key=status_rank)]
         papers = sorted(list_findings(session, topic=topic_id, kind="article", limit=20)
                         + list_findings(session, topic=topic_id, kind="preprint", limit=20),
                         key=lambda f: (f.first_seen_at, f.id), reverse=True)[:20]
@@ -339,17 +351,10 @@ def status_page(request: Request) -> HTMLResponse:
 
 # ---------------------------------------------------------------- digests (the ledger may not exist yet)
 
-def _digest_table(session: Session) -> bool:
-    return inspect(session.connection()).has_table("digest")
-
-
 def digests_page(request: Request) -> HTMLResponse:
     site = site_of(request)
     with session_scope(site.engine, write=False) as session:
-        rows = None
-        if _digest_table(session):
-            rows = [dict(r) for r in session.execute(
-                text("SELECT * FROM digest ORDER BY id DESC LIMIT 500")).mappings()]
+        rows = digest_archive(session)
     return site.render(request, "digests.html", digests=rows)
 
 
@@ -357,13 +362,10 @@ def digest_page(request: Request, digest_id: str) -> HTMLResponse:
     site = site_of(request)
     number = _number(digest_id)
     with session_scope(site.engine, write=False) as session:
-        row = None
-        if number is not None and _digest_table(session):
-            row = session.execute(text("SELECT * FROM digest WHERE id = :id"),
-                                  {"id": number}).mappings().first()
+        row = digest_by_id(session, number) if number is not None else None
     if row is None:
         raise HTTPException(404, f"There is no digest number {digest_id}.")
-    return site.render(request, "digest.html", digest=dict(row))
+    return site.render(request, "digest.html", digest=row)
 
 
 # ---------------------------------------------------------------- Atom feeds
@@ -404,15 +406,15 @@ def adhoc_start(request: Request, term: Annotated[str, Form()] = "",
     site.csrf.check(request, csrf_token)
     chosen = [s for s in ADHOC_SOURCES if s in (sources or ())] or list(ADHOC_SOURCES)
     try:
-        term = clean_term(term)
+        term = site.backend.clean_term(term)
     except ValueError as error:
         return site.render(request, "adhoc.html", 400, term=term[:200], sources=ADHOC_SOURCES,
                            jobs=site.jobs.recent()[:10], error=str(error))
-    job = site.jobs.start(term, adhoc_topic(term).id, chosen)
+    job = site.jobs.start(term, site.backend.adhoc_topic_id(term), chosen)
     return RedirectResponse(f"/search/{job.id}", status_code=303)
 
 
-def _watched_already(watchlist: Watchlist, term: str) -> Topic | None:
+def _watched_already(watchlist: Any, term: str) -> Any:
     folded = term.casefold()
     return next((t for t in watchlist.topics if folded in (x.casefold() for x in t.all_terms)), None)
 
@@ -430,7 +432,7 @@ def adhoc_job(request: Request, job_id: str) -> HTMLResponse:
                  for h in hits.hits]
     return site.render(request, "adhoc_job.html", job=job, page=hits,
                        watched=_watched_already(site.watchlist(), job.term),
-                       suggested_id=slug(job.term))
+                       suggested_id=site.backend.suggest_topic_id(job.term))
 
 
 def watchlist_add(request: Request, term: Annotated[str, Form()] = "",
@@ -439,8 +441,7 @@ def watchlist_add(request: Request, term: Annotated[str, Form()] = "",
     site = site_of(request)
     site.csrf.check(request, csrf_token)
     try:
-        topic = add_topic(site.settings.watchlist, term, topic_id=topic_id.strip(),
-                          label=label.strip() or None)
+        topic = site.backend.add_topic(term, topic_id=topic_id.strip(), label=label.strip() or None)
     except (ConfigError, ValueError) as error:
         return site.render(request, "error.html", 400, title="The topic was not added",
                            message=str(error))
@@ -493,12 +494,12 @@ ROUTES = (
 )
 
 
-def create_app(settings: Settings, *, trusted_hosts: Sequence[str] | None = None) -> FastAPI:
-    """The web application over the store named by `settings`.
+def create_app(backend: Backend, *, trusted_hosts: Sequence[str] | None = None) -> FastAPI:
+    """The web application over the store and watchlist `backend` names.
 
     `trusted_hosts` limits the Host header (the `web` command passes the loopback names, which
     stops DNS-rebinding pages from reading the local server)."""
-    site = Site(settings)
+    site = Site(backend)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

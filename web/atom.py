@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
+
+from store.db import iso, utcnow
+from store.vocab import is_http_url, parse_time
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 forbids; ElementTree would write them and make the feed unreadable.
@@ -27,24 +29,11 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 
 def _timestamp(value: str | None) -> str:
-    if value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            pass
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(parse_time(value) or utcnow())
 
 
 def _entry_id(item: dict[str, Any]) -> str:
     return f"urn:hccwatch:finding:{quote(item['key'], safe=':/@')}"
-
-
-def is_http_url(value: Any) -> bool:
-    """A link that may go into a page or a feed as it is (http or https)."""
-    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
 def finding_href(key: str) -> str:

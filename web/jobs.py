@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hccwatch.settings import ConfigError
 from store.db import utcnow
+from store.errors import ConfigError
 
 log = logging.getLogger("hccwatch.web")
 MAX_KEPT = 50
 
+# The poll's progress callback; it is handed pipeline.events.ProgressEvent objects (read here
+# by their fields: stage, source, records, result, error).
+Progress = Callable[[Any], None]
 # runner(term, sources, progress) -> (topic id, {source: reason it could not run})
-Runner = Callable[[str, list[str], Callable[..., None]], tuple[str, dict[str, str]]]
+Runner = Callable[[str, list[str], Progress], tuple[str, dict[str, str]]]
 
 
 @dataclass
@@ -45,22 +48,21 @@ class Job:
     def running(self) -> bool:
         return self.state == "running"
 
-    def progress(self, event: str, **data: Any) -> None:
+    def progress(self, event: Any) -> None:
         """The poll's progress callback: keep per-source counts up to date."""
-        task = data.get("task")
-        source = self.sources.get(task.source if task else data.get("source", ""))
+        source = self.sources.get(event.source)
         if source is None:
             return
-        if event == "task_started":
+        if event.stage == "task_started":
             source.state = "running"
-        elif event == "page":
-            source.records = data.get("records", source.records)
-        elif event == "task_done":
-            result = data["result"]
+        elif event.stage == "page":
+            source.records = event.records
+        elif event.stage == "task_done":
+            result = event.result
             source.state, source.records = "done", result.fetched
             source.new, source.updated = result.new, result.updated
-        elif event == "task_failed":
-            source.state, source.message = "failed", str(data.get("error", ""))
+        elif event.stage == "task_failed":
+            source.state, source.message = "failed", event.error
 
 
 class Jobs:

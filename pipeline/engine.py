@@ -1,20 +1,22 @@
-"""Poll every (source, query) task once: fetch, tag with topics and watched places, store each
-batch with its cursor in one transaction, and keep going when one task fails."""
+"""Run a poll: every (source, query) Task once, each batch stored with its cursor in one
+transaction, a failing task recorded on its SourceState while the others carry on. One driver,
+`poll`, serves the CLI (tasks on a few threads) and the Prefect flow (which passes its own
+task runner in)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from hccwatch.settings import Settings
 from hccwatch.watchlist import Watchlist
+from pipeline.events import Progress, ProgressEvent, Stage, ignore
+from pipeline.tagging import Tagger
 from sources.http import SourceError, redact
-from sources.matching import PlaceSpec, match_topics, watched_sites
 from sources.records import Record
 from store.db import session_scope, utcnow
 from store.ingest import BatchResult, ingest_batch
@@ -22,8 +24,7 @@ from store.models import PollRun
 from store.state import get_state, record_failure
 from store.stories import assign_stories
 
-log = logging.getLogger("hccwatch.poll")
-Progress = Callable[..., None]
+MAX_PARALLEL = 4
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Fetch:
     tagged: bool = False
 
 
+Fetcher = Callable[[str | None, datetime], Fetch]
+
+
 @dataclass
 class Task:
     """One (source, query) unit of polling; `fetch` gets the stored cursor and the run start."""
@@ -48,14 +52,21 @@ class Task:
     source: str
     query: str
     label: str
-    fetch: Callable[[str | None, datetime], Fetch]
+    fetch: Fetcher
     topic: str | None = None
+
+    def event(self, stage: Stage, **data: Any) -> ProgressEvent:
+        return ProgressEvent(stage, source=self.source, label=self.query, **data)
+
+    def failure(self, error: object) -> str:
+        return f"{self.source} {self.label}: {error}"
 
 
 @dataclass
 class PollReport:
     run_id: int | None
     started_at: datetime
+    tasks: int = 0
     results: dict[str, BatchResult] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -71,7 +82,7 @@ class PollReport:
         if not isinstance(outcome, SourceError):
             bucket.add(outcome)
         if problems:
-            self.errors.extend(f"{task.source} {task.label}: {p}" for p in problems)
+            self.errors.extend(task.failure(p) for p in problems)
             self.failures[task.source] = self.failures.get(task.source, 0) + 1
 
     def counts(self) -> dict[str, dict[str, Any]]:
@@ -79,48 +90,32 @@ class PollReport:
                 for source, result in self.results.items()}
 
 
-class Tagger:
-    """Tags records with every topic whose terms they mention and with watched trial sites."""
+@dataclass(frozen=True)
+class TaskContext:
+    """What every task of one poll shares."""
 
-    def __init__(self, watchlist: Watchlist):
-        self.topics = {t.id: t.all_terms for t in watchlist.topics}
-        self.places = [PlaceSpec(p.name, p.match, p.country, p.label_zh) for p in watchlist.places]
-
-    def tag(self, record: Record, *, found_by: str | None, query: str | None = None) -> Record:
-        text = " ".join(filter(None, [record.title, record.title_alt, record.summary,
-                                      " ".join(_detail_terms(record))]))
-        for topic_id, terms in match_topics(text, self.topics).items():
-            record.topics.setdefault(topic_id, []).extend(
-                t for t in terms if t not in record.topics[topic_id])
-        if found_by and found_by not in record.topics:
-            record.topics[found_by] = [f"query: {query}"] if query else []
-        if record.locations:
-            record.watched_sites = watched_sites(record.locations, self.places)
-        return record
+    engine: Engine
+    tagger: Tagger
+    run_started: datetime
+    progress: Progress = ignore
 
 
-def _detail_terms(record: Record) -> Iterable[str]:
-    details = record.details
-    yield from (c for c in details.get("conditions") or [] if isinstance(c, str))
-    for item in details.get("interventions") or []:
-        if isinstance(item, dict):
-            yield item.get("name") or ""
-            yield from item.get("other_names") or []
-    yield from (k for k in details.get("keywords") or [] if isinstance(k, str))
+Outcome = BatchResult | SourceError
+# A runner runs the poll's tasks (each through attempt_task/run_task) and yields each outcome.
+Runner = Callable[[Sequence[Task], TaskContext], Iterable[tuple[Task, Outcome]]]
 
 
-def attempt_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: datetime,
-                 progress: Progress) -> BatchResult:
+def attempt_task(task: Task, context: TaskContext) -> BatchResult:
     """Fetch and store one task once; a SourceError is raised for the caller to retry or record."""
-    with session_scope(engine, write=False) as session:
+    with session_scope(context.engine, write=False) as session:
         cursor = get_state(session, source=task.source, query=task.query).cursor
-    progress("task_started", task=task)
-    fetched = task.fetch(cursor, run_started)
+    context.progress(task.event("task_started"))
+    fetched = task.fetch(cursor, context.run_started)
     for record in () if fetched.tagged else fetched.records:
-        tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
-    with session_scope(engine) as session:
+        context.tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
+    with session_scope(context.engine) as session:
         result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
-                              seen_at=run_started, cursor=fetched.cursor,
+                              seen_at=context.run_started, cursor=fetched.cursor,
                               error=redact("; ".join(fetched.errors)) if fetched.errors else None)
         state = get_state(session, source=task.source, query=task.query)
         for name, value in fetched.state_updates.items():
@@ -128,30 +123,53 @@ def attempt_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: dat
         session.add(state)
     result.skipped.extend(fetched.skipped)
     result.errors.extend(fetched.errors)
-    progress("task_done", task=task, result=result)
+    context.progress(task.event("task_done", result=result))
     for error in fetched.errors:
-        progress("task_failed", task=task, error=f"{task.source} {task.label}: {error}")
+        context.progress(task.event("task_failed", error=task.failure(error)))
     return result
 
 
-def record_task_failure(engine: Engine, task: Task, error: SourceError, *,
-                        progress: Progress) -> SourceError:
+def record_task_failure(task: Task, error: SourceError, context: TaskContext) -> SourceError:
     """Note a failed task on its SourceState (the cursor stays where it was)."""
-    with session_scope(engine) as session:
+    with session_scope(context.engine) as session:
         record_failure(session, source=task.source, query=task.query, at=utcnow(),
                        error=redact(str(error)))
-    progress("task_failed", task=task, error=f"{task.source} {task.label}: {error}")
+    context.progress(task.event("task_failed", error=task.failure(error)))
     return error
 
 
-def run_task(engine: Engine, task: Task, *, tagger: Tagger, run_started: datetime,
-             progress: Progress) -> BatchResult | SourceError:
+def settle(task: Task, result: object, context: TaskContext) -> Outcome:
+    """A task's final result from any runner: its BatchResult, or its error (anything else is
+    an internal error) recorded on its SourceState, never raised."""
+    if isinstance(result, BatchResult):
+        return result
+    error = result if isinstance(result, SourceError) else SourceError(f"internal error: {result!r}")
+    return record_task_failure(task, error, context)
+
+
+def run_task(task: Task, context: TaskContext) -> Outcome:
     """Fetch and store one task; a failure is recorded on its SourceState, never raised."""
     try:
-        return attempt_task(engine, task, tagger=tagger, run_started=run_started,
-                            progress=progress)
+        return attempt_task(task, context)
     except SourceError as error:
-        return record_task_failure(engine, task, error, progress=progress)
+        return record_task_failure(task, error, context)
+
+
+def threads(feed_concurrency: int = 8, parallel: int = MAX_PARALLEL) -> Runner:
+    """Run tasks a few at a time (per-host limits still pace each host), yielding as they end.
+    Feeds (many hosts, one small request each) have their own bound, `feed_concurrency`."""
+    def run(tasks: Sequence[Task], context: TaskContext) -> Iterator[tuple[Task, Outcome]]:
+        if len(tasks) <= 1:
+            yield from ((task, run_task(task, context)) for task in tasks)
+            return
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="poll") as pool, \
+                ThreadPoolExecutor(max_workers=feed_concurrency,
+                                   thread_name_prefix="poll-feed") as feed_pool:
+            futures = {(feed_pool if task.source.startswith("feed:") else pool).submit(
+                run_task, task, context): task for task in tasks}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+    return run
 
 
 def start_poll(engine: Engine) -> PollReport:
@@ -179,18 +197,16 @@ def finish_poll(engine: Engine, report: PollReport) -> PollReport:
     return report
 
 
-def poll(engine: Engine, settings: Settings, watchlist: Watchlist, tasks: Sequence[Task], *,
-         progress: Progress | None = None) -> PollReport:
-    """Run every task once, recording a PollRun with per-source counts and errors."""
-    from hccwatch.pollers import run_tasks
-
-    progress = progress or (lambda *_a, **_k: None)
+def poll(engine: Engine, watchlist: Watchlist, tasks: Sequence[Task], *,
+         runner: Runner | None = None, progress: Progress = ignore) -> PollReport:
+    """Run every task once (on `runner`, a few threads by default), recording a PollRun with
+    per-source counts and errors."""
     report = start_poll(engine)
-    progress("poll_started", total=len(tasks))
-    for task, outcome in run_tasks(engine, tasks, tagger=Tagger(watchlist),
-                                   run_started=report.started_at, progress=progress,
-                                   settings=settings):
+    report.tasks = len(tasks)
+    progress(ProgressEvent("poll_started", tasks=len(tasks)))
+    context = TaskContext(engine, Tagger(watchlist), report.started_at, progress)
+    for task, outcome in (runner or threads())(tasks, context):
         report.add(task, outcome)
     finish_poll(engine, report)
-    progress("poll_done", report=report)
+    progress(ProgressEvent("poll_done"))
     return report

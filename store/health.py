@@ -1,4 +1,5 @@
-"""Source health for `hccwatch status`, the web status page and the digest's sources line."""
+"""Source health as stored: per source and query the last success, last error and failures in a
+row, the last poll and what is stored. Read by `hccwatch status` and the web status page."""
 
 from __future__ import annotations
 
@@ -39,23 +40,3 @@ def health(session: Session) -> dict[str, Any]:
         "findings": counts,
         "changes": session.exec(select(func.count()).select_from(Change)).one(),
     }
-
-
-def health_text(data: dict[str, Any]) -> str:
-    if not data["sources"]:
-        return "No source has been polled yet. Run `hccwatch poll` (or `hccwatch demo`)."
-    lines = []
-    for source in data["sources"]:
-        state = "OK" if not source["failing"] else f"FAILING ({source['failing']} queries)"
-        lines.append(f"{source['source']}: {state}; last success {source['last_success_at'] or 'never'}")
-        for query in source["queries"]:
-            if query["last_error"]:
-                lines.append(f"  {query['query']}: {query['consecutive_failures']} failure(s) in a row, "
-                             f"last at {query['last_error_at']}: {query['last_error']}")
-    poll = data["last_poll"]
-    if poll:
-        outcome = "interrupted" if poll["interrupted"] else ("ok" if poll["ok"] else "with failures")
-        lines.append(f"last poll: started {poll['started_at']}, {outcome}")
-    kinds = ", ".join(f"{n} {k}s" for k, n in sorted(data["findings"].items())) or "none"
-    lines.append(f"stored: {kinds}; {data['changes']} changes recorded")
-    return "\n".join(lines)

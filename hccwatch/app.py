@@ -1,0 +1,72 @@
+"""The App every command and flow works on: settings, watchlist and database, each loaded on
+first use; the one way a poll is planned and run over them (the CLI and the Prefect flow
+differ only in the task runner and the progress display they pass), and what the digest's
+delivery is handed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+
+from hccwatch.settings import ConfigError, Settings, load_settings
+from hccwatch.watchlist import Watchlist, load_watchlist
+from store.db import StoreError, open_engine
+
+if TYPE_CHECKING:
+    from digests.deliver import Post
+    from pipeline.engine import PollReport, Runner
+    from pipeline.events import Progress
+
+
+class App:
+    """Settings, watchlist and database, each loaded on first use."""
+
+    def __init__(self, settings: Settings | None = None, watchlist: Watchlist | None = None):
+        self._settings = settings
+        if watchlist is not None:
+            self.watchlist = watchlist  # fills the cached property (the demo's own watchlist)
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or load_settings()
+
+    @cached_property
+    def watchlist(self) -> Watchlist:
+        return load_watchlist(self.settings.watchlist)
+
+    @cached_property
+    def engine(self) -> Engine:
+        try:
+            return open_engine(self.settings.db)
+        except StoreError as error:
+            raise ConfigError(f"HCCWATCH_DB: {error}") from None
+
+    def poll(self, *, sources: Sequence[str] = (), topics: Sequence[str] = (),
+             progress: Progress | None = None, runner: Runner | None = None) -> PollReport:
+        """Poll the chosen sources and topics (all by default) once; `runner` defaults to a
+        few threads. Raises ConfigError when the choice leaves nothing to poll."""
+        # The poll engine loads every source's parser: imported when a poll runs, so that
+        # commands that only read the store start quickly.
+        from pipeline.engine import poll, threads
+        from pipeline.events import ignore
+        from pipeline.plan import plan
+
+        progress = progress or ignore
+        with ExitStack() as stack:
+            tasks = plan(self.settings, self.watchlist, stack, sources=sources or None,
+                         topics=topics or None, progress=progress)
+            if not tasks:
+                raise ConfigError("nothing to poll: no watchlist topic has a query for the "
+                                  "chosen source(s)")
+            return poll(self.engine, self.watchlist, tasks, progress=progress,
+                        runner=runner or threads(self.settings.feed_concurrency))
+
+    def post(self) -> Post:
+        """What delivering a digest needs: the store, the mail settings, the watchlist."""
+        from digests.deliver import Post
+
+        return Post(self.engine, self.settings, self.watchlist)

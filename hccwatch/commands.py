@@ -1,0 +1,65 @@
+"""What the Click commands share: the App they work on, one-line failures (exit 2), a poll
+with progress on the terminal and its summary, and the findings table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from hccwatch.app import App
+from hccwatch.settings import ConfigError
+from hccwatch.terminal import printable
+from store.db import StoreError
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn configuration and store errors into a one-line message and exit code 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, StoreError) as error:
+            click.echo(f"hccwatch: {error}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def do_poll(app: App, *, sources: tuple[str, ...] = (), topics: tuple[str, ...] = ()) -> Any:
+    from hccwatch.progress import progress_printer
+
+    with progress_printer() as progress:
+        report = app.poll(sources=sources, topics=topics, progress=progress)
+    print_poll_summary(report)
+    return report
+
+
+def print_poll_summary(report: Any) -> None:
+    for source, counts in sorted(report.counts().items()):
+        click.echo(f"{source}: {counts['fetched']} fetched, {counts['new']} new, "
+                   f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
+                   f"{counts['changes']} changes, {counts['errors']} failed")
+    for error in report.errors:
+        click.echo(printable(f"FAILED {error}"), err=True)
+
+
+def findings_table(data: list[dict[str, Any]]) -> str:
+    if not data:
+        return "No findings stored yet. Run `hccwatch poll` (or `hccwatch demo`)."
+    lines = []
+    for item in data:
+        label = item.get("status") or item.get("evidence") or ""
+        lines.append(f"{_clip(item['key'], 28):<28} {item['kind']:<8} {label[:22]:<22} "
+                     f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
+    lines.append(f"{len(data)} finding(s)")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"

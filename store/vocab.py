@@ -1,0 +1,99 @@
+"""The shared vocabulary of what the store holds, read by the CLI, the digest and the web pages
+alike: finding kinds, source names, trial statuses (English and Chinese labels, display
+order), the contact line of a trial site, how times are written, which links are safe."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from store.models import ADHOC_TOPIC_PREFIX
+
+# What `hccwatch poll --source` can poll, and what findings can be filtered by (an ad-hoc
+# search's findings are a source of their own for filtering).
+POLL_SOURCES = ("ctgov", "pubmed", "europepmc", "feeds")
+FILTER_SOURCES = (*POLL_SOURCES, "adhoc")
+ADHOC_SOURCES = ("ctgov", "pubmed", "europepmc")
+
+# ClinicalTrials.gov overall statuses, in the order a reader looks for them, with labels.
+STATUSES: dict[str, tuple[str, str]] = {
+    "RECRUITING": ("Recruiting", "招募中"),
+    "NOT_YET_RECRUITING": ("Not yet recruiting", "尚未招募"),
+    "ENROLLING_BY_INVITATION": ("Enrolling by invitation", "受邀入组"),
+    "ACTIVE_NOT_RECRUITING": ("Active, not recruiting", "进行中，不再招募"),
+    "SUSPENDED": ("Suspended", "已暂停"),
+    "COMPLETED": ("Completed", "已完成"),
+    "TERMINATED": ("Terminated", "已终止"),
+    "WITHDRAWN": ("Withdrawn", "已撤回"),
+    "UNKNOWN": ("Unknown status", "状态未知"),
+}
+STATUS_ORDER = tuple(s for s in STATUSES if s != "UNKNOWN")
+
+
+def status_word(status: str | None) -> str:
+    """`RECRUITING` -> `Recruiting`; an unknown code is made readable, no status is `—`."""
+    if not status:
+        return "—"
+    return STATUSES[status][0] if status in STATUSES else status.replace("_", " ").capitalize()
+
+
+def status_zh(status: str | None) -> str | None:
+    """The Chinese label of a status (None when there is none)."""
+    return STATUSES[status][1] if status in STATUSES else None
+
+
+def status_rank(status: str | None) -> tuple[int, str]:
+    """Sort key: the display order, unknown statuses after the known ones."""
+    known = STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+    return known, status or ""
+
+
+def contact_line(contact: Mapping[str, Any]) -> str:
+    """`Name, phone, e-mail` of one trial contact (the parts that are given)."""
+    return ", ".join(filter(None, (contact.get("name"), contact.get("phone"), contact.get("email"))))
+
+
+def site_contacts(site: Mapping[str, Any]) -> list[str]:
+    """The contact lines of one trial site (empty ones left out)."""
+    return [line for line in (contact_line(c) for c in site.get("contacts") or []) if line]
+
+
+def minute_text(moment: datetime) -> str:
+    """`2026-11-23 08:00`: a time as people read it (in whatever zone `moment` is)."""
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def aware(moment: datetime) -> datetime:
+    """Stored times are UTC; SQLite gives them back naive."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A stored time (a datetime, or ISO text such as `2026-11-23T08:00:00Z`) as aware UTC;
+    None when it is not one."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return aware(value) if isinstance(value, datetime) else None
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only absolute http(s) links become links; anything else (javascript:, data:) is dropped."""
+    if not isinstance(url, str) or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def is_http_url(value: Any) -> bool:
+    """A link that may go into a page, a mail or a feed as it is (http or https)."""
+    return safe_url(value) is not None
+
+
+def is_adhoc(topic_id: str) -> bool:
+    """Whether a topic is an ad-hoc search's (`adhoc-<slug>`) rather than the watchlist's."""
+    return topic_id.startswith(ADHOC_TOPIC_PREFIX)
