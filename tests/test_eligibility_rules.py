@@ -1,0 +1,268 @@
+"""Concept rules on real criterion sentences (from tests/fixtures/eligibility and
+tests/fixtures/ctgov): polarity, negation, time windows, ranges, items split across lines."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from assess.eligibility import screen
+from assess.profile import patient_from_table
+
+TODAY = date(2026, 11, 27)
+TACE_2021 = [{"kind": "tace", "date": "2021-07"}, {"kind": "tace", "date": "2021-08"}]
+PATIENT = {"diagnosis": "hcc", "hbv": "treated", "prior_treatments": TACE_2021,
+           "progressed_after": ["tace"], "no_prior": ["systemic"]}
+
+
+def effects(text: str, concept: str, section: str = "inclusion", **facts) -> list[str]:
+    """The effects the concept's readings of one criterion have for the patient."""
+    heading = "Inclusion Criteria" if section == "inclusion" else "Exclusion Criteria"
+    patient = patient_from_table({**PATIENT, **facts})
+    result = screen({"eligibility_criteria": f"{heading}:\n\n* {text}"}, patient, today=TODAY)
+    return [r.effect for r in result.reasons if r.concept == concept]
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    ("Age 18-70 years (inclusive), male or female.", {"birth_year": 1950}, "excludes"),
+    ("Age 18-70 years (inclusive), male or female.", {"birth_year": 1960}, "fits"),
+    ("Age 18-70 years (inclusive), male or female.", {"birth_year": 1955}, "ask"),   # 70 or 71
+    ("Age 18-70 years (inclusive), male or female.", {}, "ask"),
+    ("80 > Age >= 18 years.", {"birth_year": 1950}, "fits"),
+    ("18 years old ≤ age ≤ 70 years old, no gender limit;", {"birth_year": 1940}, "excludes"),
+    ("年龄18-75岁", {"birth_year": 1945}, "excludes"),
+])
+def test_age_ranges(text, facts, expected):
+    assert effects(text, "age", **facts) == [expected]
+
+
+def test_age_in_the_exclusion_list_is_the_other_side_of_the_range():
+    assert effects("Age < 18 or >= 80 years.", "age", "exclusion", birth_year=1960) == ["fits"]
+    assert effects("age > 75 years old", "age", "exclusion", birth_year=1945) == ["excludes"]
+
+
+def test_structured_age_limits_are_read():
+    patient = patient_from_table({**PATIENT, "birth_year": 1940})
+    result = screen({"eligibility_criteria": "Inclusion Criteria:\n\n* Confirmed HCC",
+                     "minimum_age": "18 Years", "maximum_age": "75 Years"}, patient, today=TODAY)
+    assert result.verdict == "likely_excluded"
+    assert (result.deciding.concept, result.deciding.quote) == \
+        ("age", "Minimum age: 18 Years; Maximum age: 75 Years")
+
+
+@pytest.mark.parametrize(("text", "child_pugh", "expected"), [
+    ("Child-Pugh ≤7", "B7", "fits"),
+    ("Child-Pugh ≤7", "B8", "excludes"),
+    ("Child-Pugh A or B7", "B7", "fits"),
+    ("Child-Pugh A or B7", "B", "ask"),          # B7 fits, B8 and B9 do not
+    ("Child-Pugh class A", "A5", "fits"),
+    ("Child-Pugh score class A to B7.", "B9", "excludes"),
+    ("Liver function in line with Child-Pugh A grade (score 5-6 points)", "B7", "excludes"),
+    ("Grade A or B Child-Pugh score", "B8", "fits"),
+    ("Child-Pugh liver function rating AB", "C10", "excludes"),
+    ("Child-Pugh score of = 7", "A5", "unread"),   # a mirror lost the "≤": not guessed
+])
+def test_child_pugh(text, child_pugh, expected):
+    assert effects(text, "child_pugh", child_pugh=child_pugh) == [expected]
+
+
+def test_child_pugh_exclusions_and_unknown_score():
+    assert effects("Child-Pugh score >= 8.", "child_pugh", "exclusion", child_pugh="B7") == ["fits"]
+    assert effects("Child-Pugh class C liver cirrhosis or evidence of hepatic decompensation",
+                   "child_pugh", "exclusion", child_pugh="C11") == ["excludes"]
+    assert effects("Child-Pugh ≤7", "child_pugh") == ["ask"]
+
+
+@pytest.mark.parametrize(("text", "section", "ecog", "expected"), [
+    ("Eastern Cooperative Oncology Group (ECOG) performance status of 0, 1 or 2", "inclusion", 2, "fits"),
+    ("ECOG PS 0-1.", "inclusion", 2, "excludes"),
+    ("ECOG performance status score of 0 before the first medication in the study;", "inclusion", 1, "excludes"),
+    ("ECOG Performance Status >= 3.", "exclusion", 2, "fits"),
+    ("poor performance status with European Cooperative Oncology Group (ECOG) scale grade III or IV",
+     "exclusion", 3, "excludes"),
+    ("Performance status ≤ 2", "inclusion", 1, "fits"),
+])
+def test_ecog(text, section, ecog, expected):
+    assert effects(text, "ecog", section, ecog=ecog) == [expected]
+
+
+@pytest.mark.parametrize(("text", "bclc", "expected"), [
+    ("Barcelona Clinic Liver Cancer stage Category B or C that cannot benefit from treatments of established efficacy", "B", "fits"),
+    ("Diagnosed to have advanced HCC (BCLC C stage).", "B", "excludes"),
+    ("Staging in BCLC Stage A or B, and beyond the Up-to-Seven criteria", "C", "excludes"),
+    ("Diagnosed to have advanced HCC (BCLC C stage).", None, "ask"),
+])
+def test_bclc(text, bclc, expected):
+    facts = {"bclc": bclc} if bclc else {}
+    assert effects(text, "bclc", **facts) == [expected]
+
+
+def test_prior_systemic_negation_required_and_allowed():
+    assert effects("No prior systemic therapy for HCC (including immunotherapy).", "prior_systemic") == ["fits"]
+    assert effects("Have not received any systemic treatment for HCC in the past.", "prior_systemic") == ["fits"]
+    required = ("Previously progressed on atezolizumab in combination with bevacizumab as first line "
+                "systemic therapy for advanced disease")
+    assert effects(required, "prior_systemic") == ["excludes"]
+    assert effects("Failure to prior treatment with sorafenib (defined as documented radiological\n"
+                   "  progression according to the radiology charter).", "prior_systemic") == ["excludes"]
+    had = {"no_prior": [], "prior_treatments": TACE_2021 + [
+        {"kind": "systemic", "date": "2023-01", "drugs": ["atezolizumab", "bevacizumab"]}],
+        "progressed_after": ["tace", "systemic"]}
+    assert effects(required, "prior_systemic", **had) == ["fits"]
+    assert effects("No prior systemic therapy for HCC (including immunotherapy).", "prior_systemic",
+                   **had) == ["excludes"]
+
+
+def test_prior_systemic_unknown_history_asks():
+    assert effects("No prior systemic therapy for HCC", "prior_systemic", no_prior=[]) == ["ask"]
+
+
+def test_prior_systemic_time_window():
+    text = "Received other antitumor systemic treatment within 28 days before enrollment;"
+    assert effects(text, "prior_systemic", "exclusion") == ["fits"]
+    recent = {"no_prior": [], "prior_treatments": TACE_2021 + [
+        {"kind": "systemic", "date": "2026-11-10", "drugs": ["lenvatinib"]}]}
+    assert effects(text, "prior_systemic", "exclusion", **recent) == ["excludes"]
+
+
+def test_prior_tace_excluded():
+    assert effects("Prior locoregional therapy (such as TACE、TAE、HAIC、TARE)", "prior_locoregional",
+                   "exclusion") == ["excludes"]
+    assert effects("Prior TACE, RFA, or liver transplant", "prior_locoregional", "exclusion") == ["excludes"]
+
+
+def test_prior_tace_excluded_only_within_four_weeks_passes_a_2021_tace():
+    text = ("Received local-regional therapy within 4 weeks before the first dose of the study drug, "
+            "including but not limited to surgery, radiotherapy, hepatic artery embolism, TACE")
+    assert effects(text, "prior_locoregional", "exclusion") in (["fits"], ["ask"])
+    assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion") == ["fits"]
+    recent = {"prior_treatments": [{"kind": "tace", "date": "2026-11-20"}]}
+    assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion", **recent) == ["excludes"]
+    month = {"prior_treatments": [{"kind": "tace", "date": "2026-10"}]}   # 1 Oct - 31 Oct
+    assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion", **month) == ["ask"]
+
+
+def test_since_window_in_the_inclusion_list():
+    text = "Local therapy must be completed at least 4 weeks prior to the baseline scan"
+    assert effects(text, "prior_locoregional") == ["ask"]   # TARE, HAIC, ablation... unknown
+    known = ["systemic", "tare", "haic", "ablation", "radiotherapy", "resection"]
+    assert effects(text, "prior_locoregional", no_prior=known) == ["fits"]
+    recent = [{"kind": "tace", "date": "2026-11-15"}]
+    assert effects(text, "prior_locoregional", no_prior=known, prior_treatments=recent) == ["excludes"]
+
+
+def test_progressed_after_tace_required():
+    text = "Patients with HCC who progressed after TACE (TACE refractoriness)"
+    assert effects(text, "prior_locoregional") == ["fits"]
+    assert effects(text, "prior_locoregional", progressed_after=[]) == ["ask"]
+
+
+def test_tace_naive_required():
+    assert effects("No previous treatment of the tumor", "prior_locoregional") == ["excludes"]
+    assert effects("TACE-naive patients", "prior_locoregional") == ["excludes"]
+
+
+def test_suitability_for_tace_is_a_question():
+    assert effects("Patients suitable for TACE therapy assessed by investigators.",
+                   "prior_locoregional") == ["ask"]
+
+
+def test_curative_treatment_required_for_adjuvant_trials():
+    text = ("Subjects diagnosed with hepatocellular carcinoma by imaging criteria and/or pathology "
+            "and who have received curative resection.")
+    assert effects(text, "curative_treatment") == ["ask"]
+    assert effects(text, "curative_treatment", no_prior=["systemic", "resection", "ablation"]) == ["excludes"]
+    assert effects(text, "curative_treatment", prior_treatments=[{"kind": "resection", "date": "2020-01"}]) == ["fits"]
+
+
+def test_transplant_history():
+    assert effects("History of organ allograft.", "transplant", "exclusion") == ["ask"]
+    assert effects("History of organ allograft.", "transplant", "exclusion",
+                   no_prior=["systemic", "transplant"]) == ["fits"]
+
+
+@pytest.mark.parametrize(("text", "section", "vascular", "expected"), [
+    ("Tumor thrombus involving main trunk of portal vein or inferior vena cava.", "exclusion", "vp2", "fits"),
+    ("Vp3/Vp4 portal vein tumor thrombus;", "exclusion", "vp4", "excludes"),
+    ("Vp3/Vp4 portal vein tumor thrombus;", "exclusion", True, "ask"),
+    ("Hepatocellular carcinoma with major branch of portal vein invasion on dynamic CT or MRI",
+     "inclusion", False, "excludes"),
+    ("Presence of macrovascular invasion", "exclusion", None, "ask"),
+])
+def test_vascular_invasion(text, section, vascular, expected):
+    facts = {} if vascular is None else {"vascular_invasion": vascular}
+    assert effects(text, "vascular_invasion", section, **facts) == [expected]
+
+
+def test_extrahepatic():
+    assert effects("No evidence of extrahepatic disease on any available imaging.", "extrahepatic",
+                   extrahepatic=True) == ["excludes"]
+    assert effects("Presence of extra-hepatic tumor spread", "extrahepatic", "exclusion",
+                   extrahepatic=False) == ["fits"]
+    assert effects("Known central nervous system tumors including metastatic brain disease",
+                   "extrahepatic", "exclusion", extrahepatic=True) == ["ask"]
+
+
+def test_hbv():
+    assert effects("If hepatitis B is present, participants must be on anti-viral HBV therapy.", "hbv") == ["fits"]
+    assert effects("If the patient is HBsAg positive, HBV-DNA will be less than 2000 IU/ml", "hbv") == ["fits"]
+    assert effects("If the patient is HBsAg positive, HBV-DNA will be less than 2000 IU/ml", "hbv",
+                   hbv="active") == ["ask"]
+    condition = ("Patients with HBV infection with detectable HBV DNA (≥ 10 IU/ml or above the limit "
+                 "of detection per local lab standard), must be t")
+    assert effects(condition, "hbv") == ["unread"]   # a condition, not a limit: not guessed
+
+
+def test_hcv_and_coinfection():
+    assert effects("HBV/HCV co-infected patients will be excluded.", "hcv") == ["ask"]
+    assert effects("HBV/HCV co-infected patients will be excluded.", "hcv", hcv="none") == ["fits"]
+
+
+def test_histology():
+    text = "Known fibrolamellar HCC, sarcomatoid HCC, or mixed cholangiocarcinoma and HCC"
+    assert effects(text, "histology", "exclusion") == ["fits"]
+    assert effects(text, "histology", "exclusion", diagnosis="hcc-cca") == ["excludes"]
+
+
+def test_measurable_disease_asks_about_a_lesion_tace_has_not_treated():
+    patient = patient_from_table(PATIENT)
+    result = screen({"eligibility_criteria": "Inclusion Criteria:\n\n* At least one measurable lesion "
+                     "(per RECIST v1.1) untreated lesion"}, patient, today=TODAY)
+    assert "Is there a measurable lesion that TACE has not treated (or that has grown since)?" in result.questions
+    assert "是否有未经TACE治疗（或TACE后增大）的可测量病灶？" in result.questions_zh
+
+
+def test_diagnosis():
+    assert effects("Absence of previous or current history of HCC", "diagnosis") == ["excludes"]
+    assert effects("History of HCC", "diagnosis", "exclusion") == ["excludes"]
+    assert effects("Histological or clinical diagnosis of HCC.", "diagnosis") == ["fits"]
+    assert effects("Histological or clinical diagnosis of HCC.", "diagnosis", diagnosis=None) == ["ask"]
+    text = ("Patients with hepatocellular carcinoma who are candidates for surgical radical cure")
+    assert effects(text, "diagnosis", "exclusion") == []
+
+
+def test_a_trial_for_another_cancer_is_excluded_by_its_conditions():
+    patient = patient_from_table(PATIENT)
+    result = screen({"conditions": ["Ocular Melanoma"], "eligibility_criteria": None}, patient, today=TODAY)
+    assert result.verdict == "likely_excluded"
+    assert result.deciding.quote == "Conditions: Ocular Melanoma"
+    shared = screen({"conditions": ["Hepatitis B", "Cirrhosis"]}, patient, today=TODAY)
+    assert shared.verdict == "unclear"
+
+
+def test_sex():
+    assert effects("x", "sex") == []
+    patient = patient_from_table({**PATIENT, "sex": "male"})
+    result = screen({"eligibility_criteria": "Inclusion:\n* HCC", "sex": "FEMALE"}, patient, today=TODAY)
+    assert result.verdict == "likely_excluded" and result.deciding.concept == "sex"
+
+
+def test_alternatives_joined_by_or_exclude_only_together():
+    text = "Portal vein invasion or extrahepatic spread detected by baseline imaging"
+    assert effects(text, "vascular_invasion", vascular_invasion=False, extrahepatic=True) == []
+    assert effects(text, "extrahepatic", vascular_invasion=False, extrahepatic=True) == ["fits"]
+    both = effects(text, "vascular_invasion", vascular_invasion=False, extrahepatic=False)
+    assert both == ["excludes"]
+    unknown = effects(text, "vascular_invasion", vascular_invasion=False)
+    assert unknown == ["ask"]
