@@ -19,6 +19,7 @@ from typing import Any
 
 from assess.eligibility import Eligibility, screen
 from assess.profile import Patient, patient_from_table
+from hccwatch.watchlist import load_watchlist
 from sources.clinicaltrials import parse_study
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
@@ -27,16 +28,15 @@ TODAY = date(2026, 11, 27)
 TRIALS = 5000
 TARGET_SECONDS = 10.0
 RECALL_GOAL = 0.8
-TACE_2021 = [{"kind": "tace", "date": "2021-07"}, {"kind": "tace", "date": "2021-08"}]
-# The profile the labels are for (DEVSET_README.md) and the one the bundled watchlist states.
-PROFILES = {
-    "dev-set profile": {"diagnosis": "hcc", "hbv": "treated", "prior_treatments": TACE_2021,
-                        "progressed_after": ["tace"],
-                        "no_prior": ["systemic", "resection", "ablation", "transplant",
-                                     "radiotherapy", "haic"]},
-    "bundled profile": {"diagnosis": "hcc", "hbv": "treated", "prior_treatments": TACE_2021,
-                        "progressed_after": ["tace"], "no_prior": ["systemic"]},
-}
+BUNDLED_WATCHLIST = Path(__file__).resolve().parent.parent / "hccwatch" / "watchlist.toml"
+# The profile the labels are for (DEVSET_README.md: the bundled watchlist's facts, and also no
+# resection, ablation, transplant, radiotherapy or HAIC); and the bundled watchlist's own.
+DEVSET_PROFILE = {"diagnosis": "hcc", "hbv": "treated", "progressed_after": ["tace"],
+                  "prior_treatments": [{"kind": "tace", "date": "2021-07"},
+                                       {"kind": "tace", "date": "2021-08"}],
+                  "no_prior": ["systemic", "resection", "ablation", "transplant", "radiotherapy",
+                               "haic"]}
+PROFILES = ("dev-set profile", "bundled profile")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ def cases() -> Iterator[Case]:
 
 
 def profile(name: str) -> Patient:
-    return patient_from_table(PROFILES[name])
+    if name == "bundled profile":
+        return load_watchlist(BUNDLED_WATCHLIST).patient
+    return patient_from_table(DEVSET_PROFILE)
 
 
 def evaluate(patient: Patient) -> tuple[Score, dict[str, Eligibility]]:

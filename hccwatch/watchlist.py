@@ -1,5 +1,6 @@
-"""watchlist.toml -> typed Watchlist: topics (EN/ZH terms, per-source queries), feeds and
-watched places. A broken file fails with the file, the line where it can be found, and why."""
+"""watchlist.toml -> typed Watchlist: topics (EN/ZH terms, per-source queries), feeds, watched
+places and the patient profile. A broken file fails with the file, the line where it can be
+found, and why."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assess.profile import Patient, ProfileError, patient_from_table
 from assess.relevance import RelevanceContext, TopicInfo, mesh_in_query, short_label
 from hccwatch.settings import ConfigError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
-TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places"}
+TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient"}
 TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
               "kind", "notes", "codes", "trials", "weight"}
 FEED_KEYS = {"name", "url", "lang", "kind", "notes"}
@@ -73,6 +75,7 @@ class Watchlist:
     topics: tuple[Topic, ...] = ()
     feeds: tuple[Feed, ...] = ()
     places: tuple[Place, ...] = field(default_factory=tuple)
+    patient: Patient = field(default_factory=Patient)   # no [patient]: nothing known
 
     @property
     def tz(self) -> ZoneInfo:
@@ -98,7 +101,8 @@ class Watchlist:
 
 
 class _Locator:
-    """Finds the line of the n-th [[section]] and of a key inside it, for error messages."""
+    """Finds the line of the n-th [[section]] (or of a [section]) and of a key inside it, for
+    error messages."""
 
     def __init__(self, path: Path, text: str):
         self.path = path
@@ -108,7 +112,7 @@ class _Locator:
         start = 0
         if section:
             headers = [n for n, line in enumerate(self.lines)
-                       if line.strip().replace(" ", "") == f"[[{section}]]"]
+                       if line.strip().replace(" ", "") in (f"[[{section}]]", f"[{section}]")]
             if index < len(headers):
                 start = headers[index]
         end = next((n for n in range(start + 1, len(self.lines))
@@ -172,7 +176,17 @@ def parse_watchlist(data: dict[str, Any], loc: _Locator) -> Watchlist:
     places = tuple(_place(p, loc, i) for i, p in enumerate(_tables(data, "places", loc)))
     _unique([p.name for p in places], "places", "name", loc)
     return Watchlist(path=loc.path, timezone=str(timezone), digest_weekday=weekday,
-                     digest_hour=hour, topics=topics, feeds=feeds, places=places)
+                     digest_hour=hour, topics=topics, feeds=feeds, places=places,
+                     patient=_patient(data.get("patient", {}), loc))
+
+
+def _patient(table: Any, loc: _Locator) -> Patient:
+    """[patient] via assess.profile; a bad value fails at the line of its key."""
+    try:
+        return patient_from_table(table)
+    except ProfileError as error:
+        key = re.match(r"patient\.(\w+)", error.key)
+        raise loc.fail(str(error), "patient", 0, key.group(1) if key else None) from None
 
 
 def _tables(data: dict[str, Any], name: str, loc: _Locator) -> list[dict[str, Any]]:
