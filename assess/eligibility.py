@@ -22,9 +22,19 @@ from assess.profile import Patient
 from assess.reading import ASK, EXCLUDES, FITS, UNREAD, Clause, Reading, clauses_of
 
 VERDICTS = ("likely_excluded", "may_fit", "unclear")
-CONCEPTS = ("age", "sex", "diagnosis", "bclc", "child_pugh", "ecog", "prior_systemic",
-            "prior_locoregional", "curative_treatment", "transplant", "vascular_invasion",
-            "extrahepatic", "hbv", "hcv", "histology", "measurable_disease")
+# The concept names (a contract, DESIGN.md) and how pages and mails name them.
+CONCEPTS = {
+    "age": ("age", "年龄"), "sex": ("sex", "性别"), "diagnosis": ("diagnosis", "诊断"),
+    "bclc": ("BCLC stage", "BCLC分期"), "child_pugh": ("Child-Pugh", "Child-Pugh分级"),
+    "ecog": ("ECOG", "ECOG评分"), "prior_systemic": ("prior systemic therapy", "既往系统治疗"),
+    "prior_locoregional": ("prior liver-directed therapy", "既往局部治疗"),
+    "curative_treatment": ("surgery or ablation", "根治性治疗"), "transplant": ("transplant", "肝移植"),
+    "vascular_invasion": ("vascular invasion", "血管侵犯"), "extrahepatic": ("spread outside the liver", "肝外转移"),
+    "hbv": ("hepatitis B", "乙肝"), "hcv": ("hepatitis C", "丙肝"), "histology": ("tumour type", "病理类型"),
+    "measurable_disease": ("measurable lesion", "可测量病灶"),
+}
+EFFECTS = {FITS: ("fits", "符合"), EXCLUDES: ("excludes", "不符合"), ASK: ("ask", "待确认"),
+           UNREAD: ("not read", "未能读取")}
 RULES = (scales.read_age, scales.read_child_pugh, scales.read_ecog, scales.read_bclc,
          disease.read_diagnosis_item, disease.read_histology, history.read_history,
          disease.read_vascular, disease.read_extrahepatic, disease.read_hbv, disease.read_hcv,

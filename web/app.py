@@ -61,6 +61,7 @@ from store.vocab import (
     status_word,
 )
 from web.atom import atom_feed, finding_href
+from web.eligibility import EligibilityView, Screener, default_screener, eligibility_view
 from web.jobs import Job, Jobs, Progress
 from web.security import HEADERS, Csrf
 
@@ -162,8 +163,9 @@ class Site:
     """What every page needs: the backend, the database, templates, CSRF protection and the
     ad-hoc searches of this process."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, screener: Screener | None = None):
         self.backend = backend
+        self.screener = screener
         self.engine = open_engine(backend.db)
         self.csrf = Csrf()
         self.env = make_env()
@@ -172,6 +174,15 @@ class Site:
 
     def watchlist(self) -> Any:
         return self.backend.watchlist()
+
+    def eligibility(self, finding: Any, data: Mapping[str, Any]) -> EligibilityView | None:
+        """A trial's pre-screen for the watchlist's patient: stored, else computed here."""
+        try:
+            patient = getattr(self.watchlist(), "patient", None)
+        except ConfigError:
+            patient = None
+        return eligibility_view(finding.kind, getattr(finding, "eligibility", None),
+                                data.get("details") or {}, patient, self.screener)
 
     def facets(self, session: Session) -> dict[str, list[str]]:
         """Filter choices read from the data, recomputed at most once a minute."""
@@ -293,7 +304,7 @@ def finding_page(request: Request, key: str) -> HTMLResponse:
         changes = list(reversed(changes_of(session, finding.id)))
         links = links_of(session, finding)
     return site.render(request, "finding.html", f=data, finding=finding, matches=matches,
-                       changes=changes, links=links)
+                       changes=changes, links=links, eligibility=site.eligibility(finding, data))
 
 
 @dataclass(frozen=True)
@@ -494,12 +505,14 @@ ROUTES = (
 )
 
 
-def create_app(backend: Backend, *, trusted_hosts: Sequence[str] | None = None) -> FastAPI:
+def create_app(backend: Backend, *, trusted_hosts: Sequence[str] | None = None,
+               screener: Screener | None = default_screener) -> FastAPI:
     """The web application over the store and watchlist `backend` names.
 
     `trusted_hosts` limits the Host header (the `web` command passes the loopback names, which
-    stops DNS-rebinding pages from reading the local server)."""
-    site = Site(backend)
+    stops DNS-rebinding pages from reading the local server). `screener` pre-screens a trial whose
+    eligibility is not stored yet, for the watchlist's patient (None: such trials show none)."""
+    site = Site(backend, screener)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
