@@ -157,8 +157,9 @@ QUESTIONS = {
 PLAN_QUESTIONS = {
     "prior_systemic": ("Do the doctors consider the patient suitable for the systemic therapy this "
                        "trial asks about?", "医生是否认为患者适合该试验所述的系统治疗？"),
-    "prior_locoregional": ("Do the doctors consider {kind} suitable for the patient now?",
-                           "医生是否认为患者目前适合{kind_zh}？"),
+    "prior_locoregional": ("Do the doctors consider liver-directed treatment (TACE, TARE, HAIC, "
+                           "ablation) suitable for the patient now?",
+                           "医生是否认为患者目前适合肝脏局部治疗（TACE、TARE、HAIC、消融）？"),
     "curative_treatment": ("Could the tumour currently be removed or destroyed with curative intent "
                            "(surgery, ablation or transplant)?",
                            "目前肿瘤是否可以根治性切除、消融或移植？"),
@@ -250,7 +251,7 @@ def concept_of(mention: Mention, patient: Patient) -> str:
 def _read(clause: Clause, mention: Mention, patient: Patient, today: date) -> Reading | None:
     concept = concept_of(mention, patient)
     low, (start, end) = clause.low, mention.span
-    if _planned(clause, start, end):
+    if _planned(clause, start, end) and not (_HISTORY_CUE.search(low) and window(low)):
         return _plan(concept, mention, start, end)
     readers = (_window, _allowed) if _CONDITIONAL.match(low) else \
         (_sole, _count, _progression, _window, _allowed, _line, _plain)
@@ -288,10 +289,9 @@ def _names(mention: Mention) -> tuple[str, str]:
 
 
 def _plan(concept: str, mention: Mention, start: int, end: int) -> Reading:
-    en, zh = PLAN_QUESTIONS[concept]
     name, name_zh = _names(mention)
     return Reading(concept, ASK, f"suitability for {name}", f"是否适合{name_zh}",
-                   en.format(kind=name), zh.format(kind_zh=name_zh), None, (start, end))
+                   *PLAN_QUESTIONS[concept], None, (start, end))
 
 
 def _question(concept: str, mention: Mention, days: int | None = None) -> tuple[str, str]:

@@ -140,9 +140,10 @@ def read_child_pugh(clause: Clause, patient: Patient, today: date) -> list[Readi
     if not allowed:
         return [unread("child_pugh", triggers[0].span())]
     want = wanted(clause, trigger.start(), trigger.end())
-    label = _cp_label(allowed if want else CP_SCORES - allowed)
+    shown = allowed if want else CP_SCORES - allowed
     return [judge("child_pugh", member(_patient_cp(patient), allowed), want,
-                  (f"Child-Pugh {label}", f"Child-Pugh {label}"), QUESTIONS["child_pugh"],
+                  (f"Child-Pugh {_cp_label(shown, ' or ')}", f"Child-Pugh {_cp_label(shown, '或')}"),
+                  QUESTIONS["child_pugh"],
                   trigger.span())]
 
 
@@ -197,11 +198,11 @@ def _class_scores(letter: str, number: str | None) -> set[int]:
     return set(scores)
 
 
-def _cp_label(scores: set[int]) -> str:
+def _cp_label(scores: set[int], joiner: str) -> str:
     classes = [c for c, r in CHILD_PUGH_SCORES.items() if set(r) <= scores]
     partial = sorted(s for s in scores if not any(s in CHILD_PUGH_SCORES[c] for c in classes))
     parts = classes + [f"{_class_of(s)}{s}" for s in partial]
-    return " or ".join(parts)
+    return joiner.join(parts)
 
 
 def _class_of(score: int) -> str:
