@@ -28,7 +28,7 @@ _HEADING_MIDLINE = re.compile(
     r"(?<=\S)\s+(?=(?:key\s+)?(?:inclusion|exclusion)\s+criteria\s*[:：]"
     r"|(?:入选标准|纳入标准|排除标准)[:：]?)", re.IGNORECASE)
 _BULLET = re.compile(
-    r"^(?P<indent>\s*)(?P<mark>[*\-•·▪○●◦+]|\d{1,3}[.)、．）](?!\d)|[（(]\d{1,3}[)）]|[①-⑳]"
+    r"^(?P<indent>\s*)(?P<mark>[*\-•·▪○●◦+]|\d{1,3}(?:[.)．）](?!\d)|、)|[（(]\d{1,3}[)）]|[①-⑳]"
     r"|(?:[ivx]{1,4}|[a-h])[.)](?=\s))\s*(?P<text>\S.*)$")
 # Item starts inside a flattened line: " - Age", " 2. Child", "；3、年龄".
 _MIDLINE_ITEM = re.compile(
@@ -39,7 +39,7 @@ _SUBHEADING = re.compile(r"^[^.;。；]{2,60}[:：]$")
 _LABEL = re.compile(r"^[A-Z][A-Za-z /,()-]{1,38}$")
 # An item number where a list continues: at a line start or after a space / punctuation.
 _NUMBER = re.compile(r"(?P<lead>^|\n|[\s;；。.,:：])[ \t]*(?P<item>[（(](?P<n>\d{1,2})[)）]"
-                     r"|(?P<m>\d{1,2})[.)、．）](?!\d))(?=[ \t]*[A-Za-z\u4e00-\u9fff(（])")
+                     r"|(?P<m>\d{1,2})(?:[.)．）](?!\d)(?=[ \t]*[A-Za-z\u4e00-\u9fff(（])|、))")
 _RUNON_LENGTH = 400
 
 

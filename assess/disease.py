@@ -152,10 +152,11 @@ def read_vascular(clause: Clause, patient: Patient, today: date) -> list[Reading
     bland = "thromb" in match.group(0) and "tumo" not in clause.low and "癌栓" not in clause.low \
         and "pvtt" not in clause.low
     truth = None if bland else _vascular_truth(patient.vascular_invasion, levels)
-    label = "/".join(f"Vp{n}" for n in sorted(levels)) if levels else "macrovascular invasion"
+    label = "/".join(f"Vp{n}" for n in sorted(levels))
+    en, zh = (label, label) if levels else ("macrovascular invasion", "大血管侵犯")
     want = wanted(clause, *match.span())
-    return [judge("vascular_invasion", truth, want, (label if want else f"no {label}",
-                  label if want else f"无{label}"), QUESTIONS["vascular_invasion"], match.span())]
+    return [judge("vascular_invasion", truth, want, (en, zh) if want else (f"no {en}", f"无{zh}"),
+                  QUESTIONS["vascular_invasion"], match.span())]
 
 
 def _vp_levels(low: str) -> set[int]:

@@ -14,6 +14,7 @@ QUOTE_LIMIT = 300
 STEM = 5
 _TOKEN = re.compile(r"[a-z0-9]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_SCRIPT_CHANGE = re.compile(r"(?<=[a-z0-9])(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff])(?=[a-z0-9])")
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                 "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "a": 1, "an": 1}
 UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365, "天": 1, "日": 1, "周": 7, "个月": 30,
@@ -171,6 +172,8 @@ def _normalized(text: str) -> tuple[str, frozenset[str], bool]:
     low = low.replace("=<", "<=").replace("=>", ">=")
     words = frozenset(_TOKEN.findall(low))
     cjk = bool(_CJK.search(low))
+    if cjk:   # "ecog评分0-1分" -> "ecog 评分 0-1 分": English words keep their \b boundaries
+        low = _SCRIPT_CHANGE.sub(" ", low)
     if cjk or not words.isdisjoint(_POSTFIX_WORDS):
         for pattern, replacement in _POSTFIX:
             low = pattern.sub(replacement, low)

@@ -266,3 +266,19 @@ def test_alternatives_joined_by_or_exclude_only_together():
     assert both == ["excludes"]
     unknown = effects(text, "vascular_invasion", vascular_invasion=False)
     assert unknown == ["ask"]
+
+
+def test_chinese_criteria_are_read():
+    text = ("入选标准：\n1、年龄18-75岁；\n2、经病理或临床诊断为肝细胞癌；\n3、ECOG评分0-1分；\n"
+            "4、既往未接受过系统治疗；\n5、TACE治疗后进展。\n排除标准：\n1、既往接受过肝移植；\n"
+            "2、4周内接受过TACE治疗；\n3、肝外转移。")
+    patient = patient_from_table({**PATIENT, "birth_year": 1960, "ecog": 2, "extrahepatic": False})
+    result = screen({"eligibility_criteria": text}, patient, today=TODAY)
+    read = {(r.concept, r.effect, r.quote) for r in result.reasons}
+    assert ("ecog", "excludes", "ECOG评分0-1分；") in read
+    assert ("prior_systemic", "fits", "既往未接受过系统治疗；") in read
+    assert ("prior_locoregional", "fits", "TACE治疗后进展。") in read
+    assert ("prior_locoregional", "fits", "4周内接受过TACE治疗；") in read   # 2021 is not within 4 weeks
+    assert ("transplant", "ask", "既往接受过肝移植；") in read
+    assert ("extrahepatic", "fits", "肝外转移。") in read
+    assert result.verdict == "likely_excluded" and result.summary()[1] == "可能不符合：ECOG 0-1"
