@@ -8,6 +8,8 @@ import json
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assess.eligibility import Eligibility, screen
 from assess.profile import patient_from_table
@@ -98,6 +100,22 @@ def test_bad_input_never_crashes():
                          "maximum_age": 75, "sex": None, "conditions": "HCC"}, KNOWN,
                         today=date(2026, 11, 27))
         assert result.verdict in ("likely_excluded", "may_fit", "unclear")
+
+
+PIECES = st.sampled_from(["Inclusion Criteria:", "Exclusion Criteria:", "\n", "* ", "1. ", "(2) ",
+                          "no prior ", "TACE", "within 4 weeks", "Child-Pugh ", "A", "B7", "≤", "=",
+                          "ECOG ", "0-1", "BCLC ", "sorafenib", "入选标准：", "排除标准", "、", "未",
+                          "乙肝", "HBV DNA < ", "500", "Vp3", " or ", "; ", "&lt;", "\\<"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(PIECES, st.text(max_size=12)), max_size=40))
+def test_any_text_gets_a_verdict_with_reasons_a_person_can_check(pieces):
+    result = screen({"eligibility_criteria": "".join(pieces)}, KNOWN, today=date(2026, 11, 27))
+    assert result.verdict in ("likely_excluded", "may_fit", "unclear")
+    assert len(result.questions) == len(result.questions_zh)
+    if result.verdict == "likely_excluded":
+        assert result.deciding is not None and result.deciding.quote
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
