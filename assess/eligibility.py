@@ -39,6 +39,7 @@ RULES = (scales.read_age, scales.read_child_pugh, scales.read_ecog, scales.read_
          disease.read_diagnosis_item, disease.read_histology, history.read_history,
          disease.read_vascular, disease.read_extrahepatic, disease.read_hbv, disease.read_hcv,
          disease.read_measurable)
+QUESTIONS = {**scales.QUESTIONS, **history.QUESTIONS, **disease.QUESTIONS}
 NO_CRITERIA = ("no criteria published", "未公布入选标准")
 UNREAD_QUESTION = ("{n} criteria about the patient could not be read automatically: ask the doctor "
                    "to check them (marked on the trial page).",
@@ -166,7 +167,7 @@ def _resolve(group: list[Reading]) -> list[Reading]:
         return [r for r in group if r.effect != EXCLUDES]
     if any(r.effect in (ASK, UNREAD) for r in group):
         return [r if r.effect != EXCLUDES else Reading(r.concept, ASK, r.why, r.why_zh,
-                *history.QUESTIONS.get(r.concept, (None, None)), r.wanted, r.span) for r in group]
+                *QUESTIONS.get(r.concept, (None, None)), r.wanted, r.span) for r in group]
     return group
 
 

@@ -266,6 +266,11 @@ def test_alternatives_joined_by_or_exclude_only_together():
     assert both == ["excludes"]
     unknown = effects(text, "vascular_invasion", vascular_invasion=False)
     assert unknown == ["ask"]
+    patient = patient_from_table({**PATIENT, "vascular_invasion": False})
+    result = screen({"eligibility_criteria": f"Inclusion Criteria:\n\n* {text}"}, patient, today=TODAY)
+    assert "Has the cancer spread outside the liver (and if so where: lymph nodes, lungs, bones, brain)?" \
+        in result.questions
+    assert result.verdict == "unclear"
 
 
 def test_chinese_criteria_are_read():
