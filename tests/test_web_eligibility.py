@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assess.eligibility import screen
+from hccwatch.web_cli import web_app
 from sources.records import Record
 from store.db import session_scope
 from store.upsert import upsert_record
-from web.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eligibility"
 SEEN = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
@@ -57,7 +57,7 @@ def client(settings, engine):
     with session_scope(engine) as session:
         for record in records:
             upsert_record(session, record, seen_at=SEEN)
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(web_app(settings)) as test_client:
         yield test_client
 
 
