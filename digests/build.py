@@ -58,7 +58,7 @@ DEFAULT_LIMITS = Limits()
 
 
 def build_digest(session: Session, *, watchlist: Watched, period: Period, recipient: str,
-                 limits: Limits = DEFAULT_LIMITS, patient_label: str | None = None) -> WeeklyDigest:
+                 limits: Limits = DEFAULT_LIMITS) -> WeeklyDigest:
     """The digest of `period` for `recipient`: what no digest sent to them carried yet, the
     most relevant first, each section capped and the rest counted per topic."""
     topics = topic_labels(watchlist)
@@ -73,7 +73,13 @@ def build_digest(session: Session, *, watchlist: Watched, period: Period, recipi
     return WeeklyDigest(period=period, recipient=recipient, top=cards.entries(choice.top),
                         sections=sections, sources=source_health(session, period),
                         carried=choice.carried, starting_point=choice.starting_point,
-                        known=dict(choice.known), patient_label=patient_label)
+                        known=dict(choice.known), patient_label=patient_label(watchlist))
+
+
+def patient_label(watchlist: Watched) -> tuple[str, str] | None:
+    """How the digest names the patient (the watchlist's `[patient]` label), if it does."""
+    label = watchlist.patient.label
+    return (label, watchlist.patient.label_zh or label) if label else None
 
 
 def topic_labels(watchlist: Watched) -> dict[str, TopicLabel]:

@@ -23,6 +23,9 @@ class Watched(Protocol):
     @property
     def timezone(self) -> str: ...
 
+    @property
+    def patient(self) -> Any: ...  # assess.profile.Patient: its label and label_zh name it
+
     def relevance_context(self) -> RelevanceContext: ...
 
 
@@ -131,7 +134,7 @@ class WeeklyDigest:
     carried: list[Item] = field(default_factory=list)  # for the ledger: shown and counted
     starting_point: bool = False
     known: dict[str, int] = field(default_factory=dict)  # already known when watching began
-    patient_label: str | None = None
+    patient_label: tuple[str, str] | None = None  # "This week for ..." (English, Chinese)
 
     @property
     def counts(self) -> dict[str, int]:

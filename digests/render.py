@@ -100,8 +100,10 @@ def subject_line(digest: WeeklyDigest) -> str:
 
 
 def top_heading(digest: WeeklyDigest) -> str:
-    label = digest.patient_label
-    return f"This week for {label} · 本周给{label}的重点" if label else "This week · 本周重点"
+    if digest.patient_label is None:
+        return "This week · 本周重点"
+    label, label_zh = digest.patient_label
+    return f"This week for {label} · 本周给{label_zh}的重点"
 
 
 def more_line(section: Section) -> dict[str, str]:

@@ -31,7 +31,7 @@ def built(db: str, limits: Limits | None = None):
     engine = open_engine(db)
     with session_scope(engine, write=False) as session:
         digest = build_digest(session, watchlist=watchlist(), period=WEEK, recipient=RECIPIENT,
-                              limits=limits or Limits(), patient_label="Dad")
+                              limits=limits or Limits())
     engine.dispose()
     rendered = render_digest(digest)
     return digest, rendered
@@ -83,7 +83,8 @@ def test_the_email_shows_exactly_what_digest_json_lists(week):
     items = summary["top"] + [i for s in summary["sections"] for i in s["shown"]]
     assert titles == [item["title"] for item in items]
     top = soup.find("div", class_="top")
-    assert top.find("h2").get_text() == "This week for Dad · 本周给Dad的重点"
+    # The bundled watchlist's [patient] label, in both languages.
+    assert top.find("h2").get_text() == "This week for the patient · 本周给患者的重点"
     assert len(top.find_all("p", class_="why")) == 7
     more = next(s["more"] for s in summary["sections"] if s["id"] == "papers")
     assert f"And {more} more papers: Hepatocellular carcinoma (HCC) " in soup.get_text()
