@@ -19,8 +19,10 @@ from sources.records import ParsedPage, Record, day_cursor
 from store.db import utcnow
 
 
-def client_for(settings: Settings, rate: float) -> HttpClient:
-    return make_client(rate=rate, contact=settings.user_contact, timeout=settings.http_timeout,
+def client_for(settings: Settings, rate: float, *, ncbi: bool = False) -> HttpClient:
+    """A client for one source; only NCBI's (`ncbi`) names the contact's e-mail address."""
+    return make_client(rate=rate, contact=settings.user_contact, with_email=ncbi,
+                       timeout=settings.http_timeout,
                        retry=RetryPolicy(attempts=settings.retry_attempts, base=settings.retry_base))
 
 
@@ -71,7 +73,7 @@ def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
 
 def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
                  progress: Progress) -> list[Task]:
-    client = stack.enter_context(client_for(settings, settings.effective_ncbi_rate))
+    client = stack.enter_context(client_for(settings, settings.effective_ncbi_rate, ncbi=True))
     eutils = pubmed.Eutils(client, settings.eutils_url, email=settings.ncbi_email,
                            api_key=settings.ncbi_api_key)
 

@@ -1,12 +1,17 @@
 """ClinicalTrials.gov API v2: page through /studies for one query (pageToken) and parse each
-study's JSON into a Record. Parsing is pure: bytes in, Records out."""
+study's JSON into a Record. Parsing is pure: bytes in, Records out.
+
+Requests name the fields the parser reads (FIELDS, kept here next to it; a test checks that
+it covers every field parse_study touches): a whole record averages about 35 KB, mostly
+results, outcome measures and long descriptions we never read. Pages are PAGE_SIZE studies,
+and a page that is still over the client's size cap is asked for again in halves."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sources.http import HttpClient, ParseError
+from sources.http import HttpClient, ParseError, SourceError, TooLarge
 from sources.jsonshape import cursor, load_object, text, texts, whole
 from sources.records import Contact, Location, ParsedPage, Record, find_nct_ids, nct_url, parse_each
 
@@ -17,17 +22,53 @@ STATUSES = {
     "RECRUITING", "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE",
     "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN",
 }
+# Every field parse_study reads, as dotted paths of the v2 study object (the API accepts these
+# as well as piece names; a branch such as `locations` brings everything below it).
+FIELDS = (
+    "protocolSection.identificationModule.nctId",
+    "protocolSection.identificationModule.briefTitle",
+    "protocolSection.identificationModule.officialTitle",
+    "protocolSection.identificationModule.acronym",
+    "protocolSection.statusModule.overallStatus",
+    "protocolSection.statusModule.whyStopped",
+    "protocolSection.statusModule.startDateStruct",
+    "protocolSection.statusModule.primaryCompletionDateStruct",
+    "protocolSection.statusModule.completionDateStruct",
+    "protocolSection.statusModule.studyFirstPostDateStruct",
+    "protocolSection.statusModule.lastUpdatePostDateStruct",
+    "protocolSection.statusModule.resultsFirstPostDateStruct",
+    "protocolSection.sponsorCollaboratorsModule.leadSponsor",
+    "protocolSection.sponsorCollaboratorsModule.collaborators",
+    "protocolSection.descriptionModule.briefSummary",
+    "protocolSection.conditionsModule.conditions",
+    "protocolSection.designModule.studyType",
+    "protocolSection.designModule.phases",
+    "protocolSection.designModule.designInfo.allocation",
+    "protocolSection.designModule.enrollmentInfo",
+    "protocolSection.armsInterventionsModule.interventions",
+    "protocolSection.eligibilityModule.eligibilityCriteria",
+    "protocolSection.eligibilityModule.minimumAge",
+    "protocolSection.eligibilityModule.maximumAge",
+    "protocolSection.eligibilityModule.sex",
+    "protocolSection.contactsLocationsModule.centralContacts",
+    "protocolSection.contactsLocationsModule.locations",
+    "hasResults",
+)
+# With FIELDS a study is a few KB (a trial with hundreds of sites: a few hundred KB), so a page
+# of 200 stays far under the 20 MiB cap; 5,000 studies still take only 25 requests.
+PAGE_SIZE = 200
 PHASE_LABELS = {"EARLY_PHASE1": "Early Phase 1", "PHASE1": "Phase 1", "PHASE2": "Phase 2",
                 "PHASE3": "Phase 3", "PHASE4": "Phase 4", "NA": "N/A"}
 
 
-def build_params(query: Mapping[str, str], *, since: str | None, page_size: int = 1000,
+def build_params(query: Mapping[str, str], *, since: str | None, page_size: int = PAGE_SIZE,
                  statuses: list[str] | None = None) -> dict[str, str]:
     """Request parameters for one watchlist query; `since` (YYYY-MM-DD) makes it incremental."""
     params = {f"query.{area}": value for area, value in query.items() if area in QUERY_AREAS}
     if not params:
         raise ValueError(f"a ctgov query needs one of {', '.join(QUERY_AREAS)}")
-    params.update({"pageSize": str(page_size), "format": "json", "countTotal": "true"})
+    params.update({"pageSize": str(page_size), "format": "json", "countTotal": "true",
+                   "fields": ",".join(FIELDS)})
     if since:
         params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
     if statuses:
@@ -43,15 +84,24 @@ def fetch_since(client: HttpClient, base_url: str, query: Mapping[str, str],
 
 
 def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:
-    """Yield every page, parsed once, following nextPageToken to the end."""
+    """Yield every page, parsed once, following nextPageToken to the end. A page over the
+    size cap is asked for again with half the page size (the API lets pageSize change between
+    pages), and the smaller size is kept for the rest of the query."""
     token: str | None = None
     seen: set[str] = set()
+    size = int(params.get("pageSize") or PAGE_SIZE)
     while True:
         page_params = dict(params)
         if token:
             page_params["pageToken"] = token
             page_params.pop("countTotal", None)
-        page = parse_page(client.get(f"{base_url.rstrip('/')}/studies", params=page_params).content)
+        try:
+            body = client.get(f"{base_url.rstrip('/')}/studies",
+                              params={**page_params, "pageSize": str(size)}).content
+        except TooLarge as error:
+            size = _smaller(size, error)
+            continue
+        page = parse_page(body)
         yield page
         token = page.next
         if not token:
@@ -59,6 +109,13 @@ def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) ->
         if token in seen:
             raise ParseError(f"ClinicalTrials.gov repeated page token {token!r}; stopping to avoid a loop")
         seen.add(token)
+
+
+def _smaller(size: int, error: TooLarge) -> int:
+    """Half the page size after a page came back too large; one study too large is an error."""
+    if size <= 1:
+        raise SourceError(f"ClinicalTrials.gov sent a single study over the size limit ({error})")
+    return size // 2
 
 
 def _load(body: bytes) -> dict[str, Any]:

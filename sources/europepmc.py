@@ -20,6 +20,8 @@ from sources.records import ParsedPage, Record, find_nct_ids, id_page, parse_eac
 SOURCE = "europepmc"
 RATE = 5.0  # Europe PMC documents no limit; stay polite
 PAGE_SIZE = 1000
+FIELD_TAG = re.compile(r"\b[A-Z][A-Z_]*:")
+QUOTED = re.compile(r'"[^"]*"')
 PUBLISHED_AS = re.compile(r"preprint (of|in)|published (in|as)", re.IGNORECASE)
 
 
@@ -27,7 +29,8 @@ def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SI
     """Search parameters for one topic query, limited to records first indexed in [start, end]."""
     if not query.strip():
         raise ValueError("a europepmc query must not be empty")
-    return {"query": f"({query}) AND FIRST_IDATE:[{start.isoformat()} TO {end.isoformat()}]",
+    return {"query": f"({in_title_abstract_keywords(query)}) AND "
+                     f"FIRST_IDATE:[{start.isoformat()} TO {end.isoformat()}]",
             "format": "json", "resultType": "core", "pageSize": str(page_size)}
 
 
@@ -37,6 +40,15 @@ def fetch_since(client: HttpClient, base_url: str, query: str, cursor: str | Non
     literature.window_start) to `today`."""
     start = window_start(cursor, today, backfill_days)
     return fetch_pages(client, base_url, build_params(query, start=start, end=today))
+
+
+def in_title_abstract_keywords(query: str) -> str:
+    """A query without field tags searches full text and reference lists too (noise, and a far
+    larger first poll): it is asked of titles, abstracts and keywords instead. A query that
+    names its fields (TITLE_ABS:, MESH: ...) is sent as written."""
+    if FIELD_TAG.search(QUOTED.sub(" ", query)):
+        return query
+    return f"TITLE_ABS:({query}) OR KW:({query})"
 
 
 def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:

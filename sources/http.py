@@ -1,7 +1,8 @@
 """One httpx client factory for every source: per-host rate limits, retries with backoff on
 429/5xx/connection errors (honouring Retry-After), timeouts, a total deadline per request,
 conditional GET, a size cap on what arrives and on what it decompresses to, a User-Agent naming
-the project, and secrets redacted from every URL and error we show."""
+the project (the contact e-mail only where asked: NCBI wants it, other hosts get no address),
+and secrets redacted from every URL and error we show."""
 
 from __future__ import annotations
 
@@ -373,16 +374,22 @@ def status_error(fetched: Fetched) -> SourceError:
     return SourceError(message, retriable=retriable, status=fetched.status)
 
 
-def user_agent(contact: str | None) -> str:
+def user_agent(contact: str | None, *, with_email: bool = False) -> str:
+    """The User-Agent; e-mail addresses in `contact` are dropped unless `with_email`."""
+    if contact and not with_email:
+        contact = " ".join(_EMAIL_RE.sub(" ", contact).strip(" <>()[],;").split()) or None
     return f"hccwatch/{VERSION} (personal literature and trial watcher; {contact or 'no contact set'})"
 
 
-def make_client(*, rate: float, contact: str | None = None, timeout: float = 30.0,
-                retry: RetryPolicy | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+def make_client(*, rate: float, contact: str | None = None, with_email: bool = False,
+                timeout: float = 30.0, retry: RetryPolicy | None = None,
+                max_bytes: int = DEFAULT_MAX_BYTES,
                 transport: httpx.BaseTransport | None = None) -> HttpClient:
-    """The one way hccwatch builds an HTTP client."""
+    """The one way hccwatch builds an HTTP client. `contact` is named in the User-Agent, its
+    e-mail address only `with_email` (NCBI asks for one; no other host needs it)."""
     client = keep_deadlines(httpx.Client(
-        headers={"User-Agent": user_agent(contact), "Accept-Encoding": "gzip, deflate"},
+        headers={"User-Agent": user_agent(contact, with_email=with_email),
+                 "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=5,

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import fixture_bytes
 
-from sources.clinicaltrials import build_params, parse_page, parse_study
+from sources.clinicaltrials import FIELDS, build_params, parse_page, parse_study
 from sources.http import ParseError
 
 
@@ -117,3 +117,71 @@ def test_incremental_params_filter_on_last_update_date():
     assert params["query.cond"] == "HCC" and params["query.intr"] == "QL1706"
     assert params["filter.advanced"] == "AREA[LastUpdatePostDate]RANGE[2026-11-16,MAX]"
     assert "filter.advanced" not in build_params({"term": "x"}, since=None)
+
+
+class _Tracked(dict):
+    """A study object that notes the dotted path of every key the parser asks for."""
+
+    def __init__(self, data: dict, path: str, seen: set[str]):
+        super().__init__(data)
+        self._path, self._seen = path, seen
+
+    def _wrap(self, key: str, value: object) -> object:
+        path = f"{self._path}.{key}" if self._path else key
+        self._seen.add(path)
+        if isinstance(value, dict):
+            return _Tracked(value, path, self._seen)
+        if isinstance(value, list):
+            return [_Tracked(v, path, self._seen) if isinstance(v, dict) else v for v in value]
+        return value
+
+    def get(self, key, default=None):
+        return self._wrap(key, super().get(key, default))
+
+    def __getitem__(self, key):
+        return self._wrap(key, super().__getitem__(key))
+
+
+def fields_only(value, fields):
+    """`value` cut to dotted paths (through lists), as the API's `fields` does."""
+    if not isinstance(value, dict):
+        return [fields_only(v, fields) for v in value] if isinstance(value, list) else value
+    kept = {}
+    for field in fields:
+        head, _, rest = field.partition(".")
+        if head in value:
+            kept.setdefault(head, []).append(rest)
+    return {k: value[k] if "" in rests else fields_only(value[k], rests) for k, rests in kept.items()}
+
+
+FULL_RECORDS = ("ctgov/aact_NCT00763412.json", "ctgov/aact_NCT02210780.json",
+                "ctgov/aact_NCT03630471.json", "ctgov/aact_NCT04207047.json")
+
+
+@pytest.mark.parametrize("fixture", FULL_RECORDS)
+def test_requested_fields_cover_every_field_the_parser_reads(fixture):
+    """A field parse_study reads but the request does not name would arrive empty live."""
+    seen: set[str] = set()
+    parse_study(_Tracked(json.loads(fixture_bytes(fixture)), "", seen))
+    leaves = {p for p in seen if not any(q.startswith(p + ".") for q in seen)}
+    uncovered = [p for p in sorted(leaves)
+                 if not any(p == f or p.startswith(f + ".") for f in FIELDS)]
+    assert not uncovered, f"add to clinicaltrials.FIELDS: {uncovered}"
+
+
+@pytest.mark.parametrize("fixture", FULL_RECORDS)
+def test_a_study_cut_to_the_requested_fields_parses_the_same(fixture):
+    study = json.loads(fixture_bytes(fixture))
+    assert parse_study(fields_only(study, FIELDS)) == parse_study(study)
+
+
+def test_the_requested_fields_are_a_fraction_of_full_records():
+    studies = [json.loads(fixture_bytes(f)) for f in FULL_RECORDS]
+    cut = sum(len(json.dumps(fields_only(s, FIELDS))) for s in studies)
+    assert cut < sum(len(json.dumps(s)) for s in studies) / 3
+
+
+def test_requests_name_the_fields_and_a_page_size_well_under_the_cap():
+    params = build_params({"cond": "HCC"}, since=None)
+    assert params["fields"].split(",") == list(FIELDS)
+    assert int(params["pageSize"]) <= 200

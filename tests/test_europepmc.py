@@ -5,6 +5,7 @@ and the `show` command listing article <-> trial links."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,8 +14,10 @@ import pytest
 from conftest import fixture_bytes
 from test_pubmed_poll import TODAY, lit_settings, lit_watchlist, recorded_articles, run  # noqa: F401
 
+from hccwatch.adhoc import BUNDLED_WATCHLIST
+from hccwatch.watchlist import load_watchlist
 from replay.literature import EuropePmcHandler, EutilsHandler, results_from_recordings
-from sources.europepmc import abstract_text, parse_page
+from sources.europepmc import abstract_text, build_params, in_title_abstract_keywords, parse_page
 from sources.http import ParseError, SourceError
 from store.db import session_scope
 from store.queries import describe, get_finding, show
@@ -109,3 +112,53 @@ def test_show_lists_the_articles_of_a_trial_and_the_trials_of_an_article(env, li
 def _hcc(*args, env):
     return subprocess.run([sys.executable, "-m", "hccwatch.cli", *args], capture_output=True, text=True,
                           timeout=120, env=env)
+
+
+def test_a_query_without_fields_searches_titles_abstracts_and_keywords_only():
+    params = build_params("QL1706 OR iparomlimab", start=TODAY, end=TODAY)
+    assert params["query"].startswith(
+        "(TITLE_ABS:(QL1706 OR iparomlimab) OR KW:(QL1706 OR iparomlimab)) AND FIRST_IDATE:[")
+    fielded = 'TITLE_ABS:"hepatocellular carcinoma" OR MESH:"Carcinoma, Hepatocellular"'
+    assert build_params(fielded, start=TODAY, end=TODAY)["query"].startswith(f"({fielded}) AND")
+    # a colon inside a quoted phrase is not a field
+    assert "TITLE_ABS:" in build_params('"HCC: a review"', start=TODAY, end=TODAY)["query"]
+
+
+def test_every_bundled_europepmc_query_names_its_fields():
+    bundled = load_watchlist(BUNDLED_WATCHLIST)
+    queries = [t.europepmc for t in bundled.topics if t.europepmc]
+    assert queries and all(in_title_abstract_keywords(q) == q for q in queries)
+    for query in queries:
+        assert not _unfielded_words(query), query
+
+
+def _unfielded_words(query: str) -> list[str]:
+    """Words of a Europe PMC query that no field tag covers (they would search full text)."""
+    rest, position = "", 0
+    for match in re.finditer(r'[A-Z][A-Z_]*:(\(|"[^"]*"|[^\s()"]+)', query):
+        rest += query[position:match.start()]
+        position = match.end()
+        if match.group(1) == "(":
+            depth = 1
+            while depth:
+                depth += {"(": 1, ")": -1}.get(query[position], 0)
+                position += 1
+    rest += query[position:]
+    return [w for w in re.findall(r'"[^"]*"|[^\s()"]+', rest) if w not in ("AND", "OR", "NOT")]
+
+
+def test_the_unfielded_word_check_sees_bare_terms():
+    assert _unfielded_words('TITLE_ABS:(a OR "b c") AND d OR KW:e') == ["d"]
+    assert _unfielded_words('(QL1706 OR "QL-1706")') == ["QL1706", '"QL-1706"']
+
+
+def test_the_contact_email_goes_to_ncbi_only(engine, lit_settings, lit_watchlist, replay, ctgov):  # noqa: F811
+    replay.route("/eutils", EutilsHandler(recorded_articles("metapub_23985001.xml"), rate_limit=None))
+    replay.route("/europepmc", EuropePmcHandler(recent_results()))
+    report = run(engine, lit_settings, lit_watchlist, sources=("pubmed", "europepmc", "ctgov"))
+    assert report.ok, report.errors
+    ncbi = replay.requests("/eutils")
+    others = replay.requests("/europepmc") + replay.requests("/ctgov")
+    assert ncbi and all("family@example.org" in r.headers["user-agent"] for r in ncbi)
+    assert others and all("@" not in r.headers["user-agent"] and "email" not in r.params for r in others)
+    assert all(r.headers["user-agent"].startswith("hccwatch/") for r in others)

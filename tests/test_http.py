@@ -8,7 +8,15 @@ import time
 import pytest
 
 from replay.server import Fault, Response, StaticHandler
-from sources.http import RetryPolicy, SourceError, TooLarge, make_client, parse_retry_after, redact
+from sources.http import (
+    RetryPolicy,
+    SourceError,
+    TooLarge,
+    make_client,
+    parse_retry_after,
+    redact,
+    user_agent,
+)
 
 
 def client(rate=100.0, attempts=3, **kw):
@@ -121,3 +129,9 @@ def test_redact_and_retry_after_parsing():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None
+
+
+def test_user_agent_leaves_out_email_addresses_unless_asked():
+    assert user_agent("Jane <jane@example.org>").endswith("; Jane)")
+    assert user_agent("jane@example.org").endswith("; no contact set)")
+    assert user_agent("jane@example.org", with_email=True).endswith("; jane@example.org)")

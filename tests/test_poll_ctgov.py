@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
+import pytest
+from conftest import fixture_bytes
 from sqlmodel import func, select
 
 from pipeline.engine import poll
 from pipeline.plan import plan
-from replay.server import Fault
+from replay.server import CtgovHandler, Fault, cloned_studies, studies_from_recordings
+from sources import clinicaltrials
+from sources.http import SourceError, make_client
 from store.db import session_scope
 from store.models import Change, Finding, PollRun, SourceState, TopicMatch
 
@@ -126,3 +130,27 @@ def test_watched_place_sites_are_marked(engine, settings, watchlist, ctgov):
     site = finding.watched_sites[0]
     assert site["place"] == "Seattle" and site["status"] == "RECRUITING"
     assert site["contacts"][0]["phone"] == "206-555-0199"
+
+
+FULL_RECORDS = [f"ctgov/aact_{nct}.json" for nct in
+                ("NCT00763412", "NCT02210780", "NCT03630471", "NCT04207047")]
+
+
+def test_a_page_over_the_size_cap_is_asked_for_again_in_halves(replay):
+    full = studies_from_recordings(fixture_bytes(f) for f in FULL_RECORDS)
+    replay.route("/ctgov", CtgovHandler(cloned_studies(full, 12), filter_queries=False))
+    params = clinicaltrials.build_params({"cond": "cancer"}, since=None, page_size=8)
+    # Any two of these real full records fit in 130 kB, four do not.
+    with make_client(rate=100.0, max_bytes=130_000) as client:
+        pages = list(clinicaltrials.fetch_pages(client, f"{replay.url}/ctgov", params))
+    assert len({r.key for page in pages for r in page.records}) == 12
+    sizes = [int(r.params["pageSize"]) for r in replay.requests("/ctgov/studies")]
+    assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
+
+
+def test_a_single_study_over_the_cap_fails_the_topic_with_a_clear_error(replay, recorded_studies):
+    replay.route("/ctgov", CtgovHandler(recorded_studies))
+    params = clinicaltrials.build_params({"cond": "cancer"}, since=None, page_size=4)
+    with make_client(rate=100.0, max_bytes=1_000) as client, \
+            pytest.raises(SourceError, match="single study over the size limit"):
+        list(clinicaltrials.fetch_pages(client, f"{replay.url}/ctgov", params))
