@@ -368,10 +368,17 @@ def status_error(fetched: Fetched) -> SourceError:
     """Classify an HTTP error status: 429 and 5xx are retriable, other 4xx are not."""
     retriable = fetched.status == 429 or fetched.status >= 500
     detail = fetched.text_snippet()
-    message = f"HTTP {fetched.status} from {redact(fetched.url)}"
+    message = f"HTTP {fetched.status} from {short_url(fetched.url)}"
     if detail:
         message += f": {detail}"
     return SourceError(message, retriable=retriable, status=fetched.status)
+
+
+def short_url(url: str, limit: int = 160) -> str:
+    """A URL for a message, redacted and clipped (a long query, such as ClinicalTrials.gov's
+    field list, would otherwise crowd out what the server said)."""
+    url = redact(url)
+    return url if len(url) <= limit else url[:limit - 1] + "…"
 
 
 def user_agent(contact: str | None, *, with_email: bool = False) -> str:
