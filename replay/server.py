@@ -1,7 +1,7 @@
 """A real local HTTP server that replays recorded upstream responses on 127.0.0.1.
 
-It emulates what hccwatch relies on (ClinicalTrials.gov v2 paging with pageToken and the
-LastUpdatePostDate filter, static files with ETag/304), injects faults on demand (429 with or
+It emulates what hccwatch relies on (ClinicalTrials.gov v2 paging with pageToken, the
+LastUpdatePostDate filter and `fields`, static files with ETag/304), injects faults on demand (429 with or
 without Retry-After, 5xx, stalls, truncated bodies, invalid JSON) and logs every request so a
 test can check pacing. Used by the tests and by `hccwatch demo`."""
 
@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -252,8 +252,75 @@ def query_matches(text: str, query: str) -> bool:
     return disjunction() if tokens else True
 
 
+# Piece names whose JSON path is not simply a key of the same name (as the recorded answers
+# to `fields=StartDate,LeadSponsorName,...` show); other names match any key case-insensitively
+# (NCTId -> nctId, BriefTitle -> briefTitle, ProtocolSection -> protocolSection).
+_LOCATIONS = "protocolSection.contactsLocationsModule.locations"
+PIECES = {
+    "Phase": "protocolSection.designModule.phases",
+    "Condition": "protocolSection.conditionsModule.conditions",
+    "Keyword": "protocolSection.conditionsModule.keywords",
+    "InterventionName": "protocolSection.armsInterventionsModule.interventions.name",
+    "InterventionType": "protocolSection.armsInterventionsModule.interventions.type",
+    "InterventionOtherName": "protocolSection.armsInterventionsModule.interventions.otherNames",
+    "LeadSponsorName": "protocolSection.sponsorCollaboratorsModule.leadSponsor.name",
+    "EnrollmentCount": "protocolSection.designModule.enrollmentInfo.count",
+    "StartDate": "protocolSection.statusModule.startDateStruct.date",
+    "PrimaryCompletionDate": "protocolSection.statusModule.primaryCompletionDateStruct.date",
+    "CompletionDate": "protocolSection.statusModule.completionDateStruct.date",
+    "LastUpdatePostDate": "protocolSection.statusModule.lastUpdatePostDateStruct.date",
+    **{f"Location{part}": f"{_LOCATIONS}.{part[0].lower()}{part[1:]}"
+       for part in ("Facility", "Status", "City", "State", "Zip", "Country", "GeoPoint")},
+    **{f"LocationContact{part}": f"{_LOCATIONS}.contacts.{key}"
+       for part, key in (("Name", "name"), ("Role", "role"), ("Phone", "phone"), ("EMail", "email"))},
+    **{f"CentralContact{part}": f"protocolSection.contactsLocationsModule.centralContacts.{key}"
+       for part, key in (("Name", "name"), ("Role", "role"), ("Phone", "phone"), ("EMail", "email"))},
+}
+
+
+def fields_only(study: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """`study` cut to what `fields` asks for, as the real API does: dotted paths (through lists;
+    a branch brings everything below it) and piece or field names."""
+    paths = set()
+    for name in fields:
+        name = name.strip()
+        if "." in name:
+            paths.add(name)
+        elif name in PIECES:
+            paths.add(PIECES[name])
+        else:
+            paths.update(_paths_named(study, name.lower()))
+    return _cut(study, sorted(paths))
+
+
+def _paths_named(value: Any, name: str, prefix: str = "") -> Iterator[str]:
+    """Dotted paths of every key called `name` (any case) in a study."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        for key, child in item.items() if isinstance(item, dict) else ():
+            path = f"{prefix}{key}"
+            if key.lower() == name:
+                yield path
+            else:
+                yield from _paths_named(child, name, f"{path}.")
+
+
+def _cut(value: Any, paths: list[str]) -> Any:
+    if isinstance(value, list):
+        return [_cut(item, paths) for item in value]
+    if not isinstance(value, dict):
+        return value
+    wanted: dict[str, list[str]] = {}
+    for path in paths:
+        head, _, rest = path.partition(".")
+        if head in value:
+            wanted.setdefault(head, []).append(rest)
+    return {key: value[key] if "" in rests else _cut(value[key], rests) for key, rests in wanted.items()}
+
+
 class CtgovHandler:
-    """/studies over a list of study objects: query filtering, date filter, pageToken paging."""
+    """/studies over a list of study objects: query filtering, date filter, pageToken paging,
+    and `fields`."""
 
     def __init__(self, studies: Iterable[dict[str, Any]], *, filter_queries: bool = True,
                  max_page_size: int = 1000):
@@ -266,7 +333,7 @@ class CtgovHandler:
             return Response(body=json.dumps({"apiVersion": "2.0.5-replay"}).encode())
         match = re.search(r"/studies/(NCT\d{8})$", request.path, re.IGNORECASE)
         if match:
-            return self._one(match.group(1).upper())
+            return self._one(match.group(1).upper(), request.params.get("fields"))
         if not request.path.rstrip("/").endswith("/studies"):
             return Response(404, b"not found", "text/plain")
         unknown = [k for k in request.params if not k.startswith(("query.", "filter.", "postFilter."))
@@ -276,10 +343,10 @@ class CtgovHandler:
         selected = [s for s in self.studies if self._selected(s, request.params)]
         return self._page(selected, request.params)
 
-    def _one(self, nct: str) -> Response:
+    def _one(self, nct: str, fields: str | None = None) -> Response:
         for study in self.studies:
             if _nct(study) == nct:
-                return Response(body=json.dumps(study).encode())
+                return Response(body=json.dumps(_with_fields(study, fields)).encode())
         return Response(404, f"NCT number {nct} not found".encode(), "text/plain")
 
     def _selected(self, study: dict[str, Any], params: dict[str, str]) -> bool:
@@ -303,13 +370,17 @@ class CtgovHandler:
             if not token.startswith("tok-") or not token[4:].isdigit():
                 return Response(400, b"Invalid pageToken", "text/plain")
             offset = int(token[4:])
-        chunk = selected[offset: offset + size]
+        chunk = [_with_fields(study, params.get("fields")) for study in selected[offset: offset + size]]
         page: dict[str, Any] = {"studies": chunk}
         if offset + size < len(selected):
             page["nextPageToken"] = f"tok-{offset + size}"
         if params.get("countTotal") == "true" and not token:
             page["totalCount"] = len(selected)
         return Response(body=json.dumps(page).encode())
+
+
+def _with_fields(study: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    return fields_only(study, re.split(r"[,|]", fields)) if fields else study
 
 
 def _nct(study: dict[str, Any]) -> str | None:
@@ -329,14 +400,21 @@ def studies_from_recordings(bodies: Iterable[bytes]) -> list[dict[str, Any]]:
 
 
 
-def cloned_studies(studies: list[dict[str, Any]], count: int, *,
-                   first_nct: int = 90_000_000) -> list[dict[str, Any]]:
-    """`count` copies of recorded studies, each with its own NCT id (for load and crash tests)."""
+def cloned_studies(studies: list[dict[str, Any]], count: int, *, first_nct: int = 90_000_000,
+                   shared: bool = False) -> list[dict[str, Any]]:
+    """`count` copies of recorded studies, each with its own NCT id (for load and crash tests).
+    `shared` clones copy only what holds the id and share the rest: thousands of full records
+    cost little memory, but must not be changed."""
     clones = []
     for number in range(count):
-        study = json.loads(json.dumps(studies[number % len(studies)]))
-        nct = f"NCT{first_nct + number:08d}"
-        study["protocolSection"]["identificationModule"]["nctId"] = nct
+        original = studies[number % len(studies)]
+        if shared:
+            protocol = original["protocolSection"]
+            study = {**original, "protocolSection": {
+                **protocol, "identificationModule": dict(protocol["identificationModule"])}}
+        else:
+            study = json.loads(json.dumps(original))
+        study["protocolSection"]["identificationModule"]["nctId"] = f"NCT{first_nct + number:08d}"
         clones.append(study)
     return clones
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import fixture_bytes
 
+from hccwatch.replay import fields_only
 from sources.clinicaltrials import FIELDS, build_params, parse_page, parse_study
 from sources.http import ParseError
 
@@ -142,18 +143,6 @@ class _Tracked(dict):
         return self._wrap(key, super().__getitem__(key))
 
 
-def fields_only(value, fields):
-    """`value` cut to dotted paths (through lists), as the API's `fields` does."""
-    if not isinstance(value, dict):
-        return [fields_only(v, fields) for v in value] if isinstance(value, list) else value
-    kept = {}
-    for field in fields:
-        head, _, rest = field.partition(".")
-        if head in value:
-            kept.setdefault(head, []).append(rest)
-    return {k: value[k] if "" in rests else fields_only(value[k], rests) for k, rests in kept.items()}
-
-
 FULL_RECORDS = ("ctgov/aact_NCT00763412.json", "ctgov/aact_NCT02210780.json",
                 "ctgov/aact_NCT03630471.json", "ctgov/aact_NCT04207047.json")
 
@@ -185,3 +174,40 @@ def test_requests_name_the_fields_and_a_page_size_well_under_the_cap():
     params = build_params({"cond": "HCC"}, since=None)
     assert params["fields"].split(",") == list(FIELDS)
     assert int(params["pageSize"]) <= 200
+
+
+RECORDED_WITH_FIELDS = {  # the fields= each recording was requested with (PROVENANCE.md)
+    "ctgov/biomcp_get_nct02576665_20260811.json":
+        "BriefSummary,BriefTitle,CentralContactEMail,CentralContactName,CentralContactPhone,"
+        "CentralContactRole,CompletionDate,Condition,EligibilityCriteria,EnrollmentCount,"
+        "InterventionName,InterventionOtherName,LargeDocumentModule,LeadSponsorName,LocationCity,"
+        "LocationContactEMail,LocationContactName,LocationContactPhone,LocationContactRole,"
+        "LocationCountry,LocationFacility,LocationGeoPoint,LocationState,LocationStatus,LocationZip,"
+        "MaximumAge,MinimumAge,NCTId,OverallStatus,Phase,Sex,StartDate,StudyType",
+    "ctgov/biomcp_search_keytruda_limit3_20260811.json":
+        "NCTId,BriefTitle,OverallStatus,Phase,StudyType,Condition,InterventionName,LeadSponsorName,"
+        "EnrollmentCount,BriefSummary,StartDate,CompletionDate,MinimumAge,MaximumAge",
+}
+
+
+@pytest.mark.parametrize("fixture", RECORDED_WITH_FIELDS)
+def test_replay_cuts_by_piece_names_as_the_real_api_did(fixture):
+    """Cutting a real answer to the piece names it was asked with keeps every field it has."""
+    data = json.loads(fixture_bytes(fixture))
+    fields = RECORDED_WITH_FIELDS[fixture].split(",")
+    for study in data.get("studies", [data]):
+        assert fields_only(study, fields) == study
+
+
+def test_replay_cuts_full_records_by_dotted_paths_and_names():
+    study = json.loads(fixture_bytes("ctgov/aact_NCT02210780.json"))
+    cut = fields_only(study, ["protocolSection.identificationModule.nctId", "OverallStatus",
+                              "LocationCity", "hasResults"])
+    assert cut == {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT02210780"},
+            "statusModule": {"overallStatus": "COMPLETED"},
+            "contactsLocationsModule": {"locations": [
+                {"city": loc["city"]} for loc in
+                study["protocolSection"]["contactsLocationsModule"]["locations"]]}},
+        "hasResults": True}
