@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import fixture_bytes
 
-from hccwatch.replay import fields_only
+from replay.server import fields_only
 from sources.clinicaltrials import FIELDS, build_params, parse_page, parse_study
 from sources.http import ParseError
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import fixture_bytes
 from sqlmodel import func, select
 
-from hccwatch.replay import CtgovHandler, cloned_studies, studies_from_recordings
+from replay.server import CtgovHandler, cloned_studies, studies_from_recordings
 from store.db import session_scope
 from store.models import Finding
 
