@@ -17,13 +17,15 @@ from store.models import Finding
 
 FULL_RECORDS = [f"ctgov/aact_{nct}.json" for nct in
                 ("NCT00763412", "NCT02210780", "NCT03630471", "NCT04207047")]
-# `hccwatch ...` in a child process that reports its own peak resident memory when it ends.
+# `hccwatch ...` in a child process that reports its own peak resident memory when it ends
+# (VmHWM: getrusage's ru_maxrss would keep the forking test process's size across exec).
 MEASURED = [sys.executable, "-c",
-            "import resource, runpy, sys\n"
+            "import re, runpy, sys\n"
             "try:\n"
             "    runpy.run_module('hccwatch.cli', run_name='__main__')\n"
             "finally:\n"
-            "    print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"]
+            "    status = open('/proc/self/status').read()\n"
+            "    print('peak_rss_kb', re.search(r'VmHWM:\\s*(\\d+)', status).group(1), file=sys.stderr)\n"]
 
 
 @pytest.fixture
