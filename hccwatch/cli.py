@@ -159,14 +159,20 @@ def show(app: App, key: str, fmt: str) -> None:
 @pass_app
 @fail_cleanly
 def status(app: App, fmt: str) -> None:
-    """Per-source health: last success, last error, counts, and the last poll."""
+    """Per-source health: last success, last error, counts, the last poll, and when
+    `hccwatch serve` polls and mails next (in the watchlist's timezone)."""
     from hccwatch.showtext import health_text
+    from store.db import utcnow
     from store.health import health
 
-    _ = app.watchlist  # a broken watchlist is a health problem too: say so (exit 2)
+    schedule = app.watchlist.next_runs(utcnow())  # a broken watchlist is a health problem too (exit 2)
     with session_scope(app.engine, write=False) as session:
         data = health(session)
-    click.echo(json_text(data) if fmt == "json" else printable(health_text(data)))
+    if fmt == "json":
+        click.echo(json_text({**data, "next_poll": schedule["next_poll"],
+                              "next_digest": schedule["next_digest"]}))
+        return
+    click.echo(printable(health_text(data)) + f"\nwhile `hccwatch serve` runs: {schedule['text']}")
 
 
 @cli.command()

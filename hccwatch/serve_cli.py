@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ import httpx
 from hccwatch.app import App
 from hccwatch.commands import do_poll, fail_cleanly, pass_app
 from hccwatch.settings import ConfigError, data_dir
-from hccwatch.watchlist import WEEKDAYS, Watchlist
+from hccwatch.watchlist import Watchlist
+from store.db import session_scope, utcnow
+from store.schedule import POLL_ANCHOR, POLL_EVERY, WEEKDAYS, local_text, polled_recently
 
-POLL_EVERY = timedelta(hours=6)
 SERVER_START_TIMEOUT = 120.0
 SERVER_STOP_TIMEOUT = 20.0
 
@@ -120,7 +121,8 @@ def deployments(watchlist: Watchlist) -> list[Any]:
     from flows.poll import poll
 
     return [
-        poll.to_deployment("poll", schedules=[Interval(POLL_EVERY)], concurrency_limit=1),
+        poll.to_deployment("poll", schedules=[Interval(POLL_EVERY, anchor_date=POLL_ANCHOR)],
+                           concurrency_limit=1),
         digest.to_deployment("digest", concurrency_limit=1,
                              schedules=[Cron(digest_cron(watchlist), timezone=watchlist.timezone)]),
     ]
@@ -130,8 +132,9 @@ def deployments(watchlist: Watchlist) -> list[Any]:
 @pass_app
 @fail_cleanly
 def serve(app: App) -> None:
-    """Run the schedules: poll every 6 hours, the digest weekly (the watchlist's
-    digest_weekday and digest_hour, in its timezone). Stop with Ctrl-C.
+    """Run the schedules: poll once now (unless a poll finished within the last hour), then
+    every 6 hours, the digest weekly (the watchlist's digest_weekday and digest_hour, in its
+    timezone); says when the next poll and digest come. Stop with Ctrl-C.
 
     Uses the Prefect server at PREFECT_API_URL if set; otherwise starts a local one
     (SQLite, under the hccwatch data folder) and stops it again on exit."""
@@ -148,9 +151,23 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def first_poll(app: App, now: datetime) -> None:
+    """Poll once at start, unless a poll finished within the last hour (say which)."""
+    with session_scope(app.engine, write=False) as session:
+        recent = polled_recently(session, now)
+    if recent is not None:
+        click.echo(f"hccwatch: the last poll finished {local_text(recent, app.watchlist.timezone)}; "
+                   f"not polling again now")
+        return
+    click.echo("hccwatch: polling once now (no poll finished in the last hour)")
+    do_poll(app)
+
+
 def serve_schedules(app: App) -> None:
     _ = app.engine  # a bad HCCWATCH_DB fails now (exit 2), not at the first scheduled run
     stop_on_signals()
+    first_poll(app, utcnow())
+    click.echo(f"hccwatch: {app.watchlist.next_runs(utcnow())['text']}")
     with prefect_api() as api_url:
         from prefect import serve as serve_deployments
         from prefect.settings import PREFECT_API_URL, temporary_settings

@@ -9,6 +9,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from assess.profile import Patient, ProfileError, patient_from_table
 from assess.relevance import RelevanceContext, TopicInfo, mesh_in_query, short_label
 from hccwatch.settings import ConfigError
+from store.schedule import WEEKDAYS, next_runs
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
 TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient"}
 TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
@@ -80,6 +81,10 @@ class Watchlist:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def next_runs(self, now: datetime) -> dict[str, Any]:
+        """When `hccwatch serve` polls and mails next (ISO times and one line of text)."""
+        return next_runs(self.digest_weekday, self.digest_hour, self.timezone, now)
 
     def topic(self, topic_id: str) -> Topic:
         for topic in self.topics:

@@ -99,6 +99,9 @@ def test_serve_starts_its_own_server_serves_both_schedules_and_stops_on_ctrl_c(
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output = Output(serve)
     try:
+        output.wait_for(r"polling once now", 60)
+        output.wait_for(r"ctgov: \d+ fetched", 120)  # the first poll, before any schedule
+        output.wait_for(r"next poll .* \(Asia/Shanghai\), then every 6 hours; next digest Mon", 30)
         url = output.wait_for(r"Prefect API (http://127\.0\.0\.1:\d+/api)", 180).group(1)
         output.wait_for(r"being served", 60)
         deployments = {d["name"]: d for d in api(url, "/deployments/filter", {})}

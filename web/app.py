@@ -357,7 +357,8 @@ def status_page(request: Request) -> HTMLResponse:
     site = site_of(request)
     with session_scope(site.engine, write=False) as session:
         data = health(session)
-    return site.render(request, "status.html", health=data)
+    return site.render(request, "status.html", health=data,
+                       schedule=site.watchlist().next_runs(datetime.now(UTC)))
 
 
 # ---------------------------------------------------------------- digests (the ledger may not exist yet)
