@@ -14,12 +14,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
-from hccwatch.cli import App, cli
+from hccwatch.app import App
+from hccwatch.cli import cli
 from hccwatch.serve_cli import first_poll
+from hccwatch.web_cli import web_app
 from store.db import session_scope
 from store.models import Finding, PollRun
 from store.schedule import next_digest, next_poll
-from web.app import create_app
 
 FRIDAY = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)  # 13:30 in Shanghai
 
@@ -69,7 +70,7 @@ def test_status_shows_the_next_poll_and_digest(settings, env):
 
 
 def test_status_page_shows_the_next_poll_and_digest(settings, engine):
-    with TestClient(create_app(settings)) as client:
+    with TestClient(web_app(settings)) as client:
         page = client.get("/status").text
     line = " ".join(re.sub(r"<[^>]+>", " ", re.search(r'<p id="schedule">(.*?)</p>', page, re.S).group(1)).split())
     assert re.search(r"next poll \w{3} \d{4}-\d\d-\d\d \d\d:30 \(Asia/Shanghai\), then every 6 hours; "
