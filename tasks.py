@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""Set up from nothing and run hccwatch's main jobs: `python3 tasks.py demo|test|bench|lint`.
+"""Set up from nothing and run hccwatch's main jobs:
+`python3 tasks.py demo|test|bench|lint|mutate [TARGET...]`.
 
 Needs only Python 3.11 and pip. The first call creates .venv and installs the project with
 every dependency pinned by constraints.txt; later calls reuse it (reinstalling when
 pyproject.toml or constraints.txt changed).
+
+`mutate` runs mutmut, offline, over the modules where a silent change hurts the family most
+(TARGETS below: the HTTP client, ingest, the digest, web security, settings), one target at a
+time and niced, each against only the test files that exercise it, and prints per target
+the mutants killed, survived and with no covering test, the score and the duration. The
+survivors' diffs go to .mutate/TARGET/survivors.txt.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+import tomllib
 import venv
 from pathlib import Path
 
@@ -44,6 +55,106 @@ def ensure_venv() -> None:
     STAMP.write_text(_fingerprint())
 
 
+# target -> (modules mutated, test files that exercise them)
+TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "http": (("sources/http.py",), ("tests/test_http.py",)),
+    "ingest": (("store/ingest.py", "store/upsert.py", "store/changes.py", "store/identity.py"),
+               ("tests/test_ingest.py", "tests/test_stories.py", "tests/test_state.py")),
+    "digest": (("digests/build.py", "digests/render.py", "digests/send.py"),
+               ("tests/test_digest_build.py", "tests/test_digest_render.py",
+                "tests/test_digest_send.py")),
+    "web": (("web/security.py",), ("tests/test_web.py",)),
+    "settings": (("hccwatch/settings.py",), ("tests/test_settings.py",)),
+}
+MUTATE_DIR = ROOT / ".mutate"
+DETECTED = {"killed", "timeout", "caught by type check"}
+
+
+def _packages() -> list[str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+
+
+def _mutmut_config(packages: list[str], modules: tuple[str, ...], tests: tuple[str, ...]) -> str:
+    return "\n".join([
+        "", "[tool.mutmut]",
+        f"source_paths = {json.dumps(packages)}",
+        f"only_mutate = {json.dumps(list(modules))}",
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(tests))}",
+        'pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-m", "not browser"]',
+        "",
+    ])
+
+
+def _prepare(target: str) -> Path:
+    """A scratch copy of the project with a [tool.mutmut] section for this target only."""
+    modules, tests = TARGETS[target]
+    scratch = MUTATE_DIR / target
+    shutil.rmtree(scratch, ignore_errors=True)
+    packages = _packages()
+    for name in [*packages, "tests"]:
+        shutil.copytree(ROOT / name, scratch / name, ignore=shutil.ignore_patterns("__pycache__"))
+    config = _mutmut_config(packages, modules, tests)
+    (scratch / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
+    # exists before mutmut starts, or Python caches its PYTHONPATH entry as missing and
+    # the tests import the installed, unmutated package instead
+    (scratch / "mutants").mkdir()
+    return scratch
+
+
+def _statuses(scratch: Path, modules: tuple[str, ...]) -> dict[str, str]:
+    from_code = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+                 34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
+                 255: "timeout", 37: "caught by type check"}
+    statuses = {}
+    for module in modules:
+        meta = json.loads((scratch / "mutants" / f"{module}.meta").read_text())
+        for name, code in meta["exit_code_by_key"].items():
+            statuses[name] = from_code.get(code, "suspicious" if code is not None else "not checked")
+    return statuses
+
+
+def mutate(targets: list[str]) -> int:
+    """Run mutmut over each target, niced, and print its score; non-zero if a run failed."""
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        print(f"tasks: unknown mutate target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+        return 2
+    failed = 0
+    for target in targets or list(TARGETS):
+        modules, _ = TARGETS[target]
+        scratch = _prepare(target)
+        started = time.monotonic()
+        env = dict(os.environ, PYTHONPATH=str(scratch / "mutants"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        log = (scratch / "mutmut.log").open("w")
+        code = subprocess.call(["nice", "-n", "15", str(BIN / "mutmut"), "run", "--max-children", "1"],
+                               cwd=scratch, env=env, stdout=log, stderr=subprocess.STDOUT)
+        seconds = time.monotonic() - started
+        if code != 0:
+            print(f"{target}: mutmut failed (exit {code}); see {scratch / 'mutmut.log'}")
+            failed += 1
+            continue
+        _report(target, scratch, modules, seconds, env)
+    return 1 if failed else 0
+
+
+def _report(target: str, scratch: Path, modules: tuple[str, ...], seconds: float,
+            env: dict[str, str]) -> None:
+    statuses = _statuses(scratch, modules)
+    counts = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+    detected = sum(n for s, n in counts.items() if s in DETECTED)
+    score = 100.0 * detected / len(statuses) if statuses else 0.0
+    survivors = sorted(n for n, s in statuses.items() if s not in DETECTED)
+    with (scratch / "survivors.txt").open("w") as out:
+        for name in survivors:
+            shown = subprocess.run([str(BIN / "mutmut"), "show", name], cwd=scratch, env=env,
+                                   capture_output=True, text=True)
+            out.write(shown.stdout + "\n")
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    print(f"{target}: {score:.1f}% of {len(statuses)} mutants detected ({summary}) in {seconds:.0f} s")
+    for name in survivors:
+        print(f"    {statuses[name]}: {name}")
+
+
 def run(*argv: str) -> int:
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
     return subprocess.call(list(argv), cwd=ROOT, env=env)
@@ -51,7 +162,7 @@ def run(*argv: str) -> int:
 
 def main(argv: list[str]) -> int:
     task, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if task not in {"demo", "test", "bench", "lint", "run"}:
+    if task not in {"demo", "test", "bench", "lint", "run", "mutate"}:
         print(__doc__)
         return 0 if task == "help" else 2
     ensure_venv()
@@ -59,6 +170,8 @@ def main(argv: list[str]) -> int:
         return run(str(BIN / "python"), "-m", "pytest", *rest)
     if task == "bench":
         return run(str(BIN / "python"), "-m", "bench", *rest)
+    if task == "mutate":
+        return mutate(rest)
     if task == "lint":
         return run(str(BIN / "ruff"), "check", ".")
     return run(str(BIN / "hccwatch"), task, *rest)

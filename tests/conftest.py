@@ -1,14 +1,25 @@
 """Shared test fixtures: recorded responses, a real replay server on 127.0.0.1, settings that
-point every source at it, and a fresh SQLite file per test."""
+point every source at it, a fresh SQLite file per test, and a controlled clock.
+
+The clock: the `clock` fixture moves time (in the test and in every subprocess it starts) to
+FIXED_NOW and lets it tick; `travel(moment)` does the same for any moment. `pytest
+--clock=2027-01-01T00:30+08:00` (or HCCWATCH_TEST_CLOCK=...) runs the whole session with the
+clock moved there, to show that no test depends on today's date.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
@@ -16,7 +27,84 @@ from replay.server import CtgovHandler, ReplayServer, studies_from_recordings
 from store.db import open_engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
+TIMESHIFT = Path(__file__).parent / "timeshift"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Monday 2026-11-23 11:00 in Shanghai: ISO week 2026-W47 has just ended.
+FIXED_NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+def _shift_subprocesses(environ, moment: datetime) -> None:
+    """Subprocesses started with `environ` read a clock moved to `moment` (timeshift/)."""
+    hatch = time_machine.escape_hatch
+    real_now = hatch.time.time() if hatch.is_travelling() else datetime.now(UTC).timestamp()
+    environ["TESTS_CLOCK_SHIFT"] = repr(moment.timestamp() - real_now)
+    paths = [str(TIMESHIFT), *filter(None, environ.get("PYTHONPATH", "").split(os.pathsep))]
+    environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+
+
+@contextmanager
+def travel(moment: datetime) -> Iterator[time_machine.Traveller]:
+    """The clock, here and in subprocesses started meanwhile, moved to `moment` and ticking."""
+    saved = {name: os.environ.get(name) for name in ("TESTS_CLOCK_SHIFT", "PYTHONPATH")}
+    _shift_subprocesses(os.environ, moment)
+    try:
+        with time_machine.travel(moment, tick=True) as traveller:
+            yield traveller
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--clock", default=os.environ.get("HCCWATCH_TEST_CLOCK") or None,
+                     help="run the session with the clock moved to this ISO instant, e.g. "
+                          "2027-01-01T00:30+08:00 (default: $HCCWATCH_TEST_CLOCK)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    moment = config.getoption("--clock")
+    if moment:
+        _shift_subprocesses(os.environ, datetime.fromisoformat(moment))
+        time_machine.travel(datetime.fromisoformat(moment), tick=True).start()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    moment = config.getoption("--clock")
+    return f"clock moved to {moment}" if moment else None
+
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def _local_only(host, *args, **kwargs):
+    """getaddrinfo for the tests: loopback names and addresses only, never the system resolver
+    for anything else (a test that needs a missing host injects its own resolver)."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name in (None, "", "localhost"):
+        return _getaddrinfo(host, *args, **kwargs)
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        raise OSError(f"test tried to resolve {name!r}: tests never leave 127.0.0.1") from None
+    if not (address.is_loopback or address.is_unspecified):
+        raise OSError(f"test tried to reach {name!r}: tests never leave 127.0.0.1")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with `_local_only` as the resolver."""
+    monkeypatch.setattr(socket, "getaddrinfo", _local_only)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """The clock at FIXED_NOW (ticking), in the test and in the subprocesses it starts."""
+    with travel(FIXED_NOW) as traveller:
+        yield traveller
 
 
 def fixture_bytes(relative: str) -> bytes:
@@ -112,9 +200,13 @@ def settings(tmp_path: Path, replay: ReplayServer, watchlist_path: Path) -> Sett
 
 
 @pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    """The same settings as environment variables, for running the real `hccwatch` command."""
+def env(settings: Settings, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The same settings as environment variables, for running the real `hccwatch` command
+    (with the test's clock, when it uses the `clock` fixture)."""
     from hccwatch.settings import env_name
+
+    if "clock" in request.fixturenames:
+        request.getfixturevalue("clock")
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HCCWATCH_")}
     for field in dataclasses.fields(Settings):

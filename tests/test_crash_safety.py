@@ -20,6 +20,9 @@ from replay.server import CtgovHandler, Request, Response, cloned_studies
 from store.db import open_engine, session_scope
 from store.models import Change, Finding, Identifier, PollRun, SourceState
 
+# Trials move "today" and the polls read dates: both at FIXED_NOW, in the test and the polls.
+pytestmark = pytest.mark.usefixtures("clock")
+
 HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
 STATUSES = ["NOT_YET_RECRUITING", "RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED"]
 ITERATIONS, TIME_BUDGET = 15, 60.0

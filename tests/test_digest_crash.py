@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 from test_digest_build import FAMILY, seed
@@ -19,6 +20,8 @@ from test_digest_send import Inbox, free_port
 
 from store.db import session_scope
 from store.models import Digest
+
+pytestmark = pytest.mark.usefixtures("clock")  # 2026-W47 has ended at FIXED_NOW
 
 HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
 KILLS = 8

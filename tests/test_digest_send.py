@@ -26,6 +26,9 @@ from hccwatch.cli import cli
 from store.db import session_scope
 from store.models import Digest, DigestEntry
 
+# `--period 2026-W47` names a week that has ended: the clock stands at FIXED_NOW.
+pytestmark = pytest.mark.usefixtures("clock")
+
 SENDER = "hccwatch@example.org"
 PASSWORD = "s3cret-Pa55"
 

@@ -22,6 +22,7 @@ from sources.http import ParseError, SourceError
 from store.db import session_scope
 from store.queries import describe, get_finding, show
 
+pytestmark = pytest.mark.usefixtures("clock")
 RECORDINGS = ("europepmc/biomcp_search_7beaf0a48632.json", "europepmc/biomcp_search_87a89806f519.json",
               "europepmc/biomcp_search_pmid_20516115.json", "europepmc/constructed_core_twin_and_preprint.json")
 

@@ -17,7 +17,7 @@ from replay.server import Fault
 from store.db import session_scope
 from store.models import Finding, PollRun, SourceState
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ honours Retry-After, paces per host, caps sizes, and never shows secrets."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -79,7 +80,12 @@ def test_truncated_body_is_a_connection_error(replay, feed):
     assert error.value.retriable
 
 
-def test_dns_failure_is_a_clear_retriable_error():
+def test_dns_failure_is_a_clear_retriable_error(monkeypatch):
+    # An injected resolver that knows no such host (the system resolver is never asked).
+    def unknown_host(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown_host)
     with client(attempts=1) as http, pytest.raises(SourceError, match="connection failed") as error:
         http.get("http://no-such-host.invalid/feed")
     assert error.value.retriable

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import fixture_bytes
+from conftest import FIXED_NOW, fixture_bytes
 from sqlmodel import func, select
 
 from hccwatch.watchlist import load_watchlist
@@ -22,7 +22,9 @@ from store.db import session_scope
 from store.models import Change, Finding, SourceState
 from store.queries import get_finding, show
 
-TODAY = datetime.now(UTC).date()
+# The polls run with the clock at FIXED_NOW (the `clock` fixture), never today's date.
+pytestmark = pytest.mark.usefixtures("clock")
+TODAY = FIXED_NOW.date()
 LITERATURE_WATCHLIST = """
 [[topics]]
 id = "hcc"
