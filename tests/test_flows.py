@@ -1,23 +1,27 @@
 """The Prefect flows run for real (prefect_test_harness: one temporary Prefect server for the
 module) against the replay server: transient errors retried, a bad query failing alone, the
-PollRun counted; the digest sent once however often its flow runs; ad-hoc searches stored."""
+PollRun counted; the digest sent once however often its flow runs, a refused send retried;
+ad-hoc searches stored."""
 
 from __future__ import annotations
 
 import email
-from datetime import datetime
 from email.policy import default
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import FIXED_NOW
 from sqlmodel import select
+from test_digest_build import FAMILY
+from test_digest_send import inbox  # noqa: F401  (a real SMTP server on 127.0.0.1)
 
+from digests.build import Period
 from replay.server import Fault
 from store.db import session_scope
 from store.models import Finding, PollRun, SourceState
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clock")]
+THIS_WEEK = Period.containing(FIXED_NOW, "Asia/Shanghai").label
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +71,6 @@ def test_poll_flow_retries_transient_errors_and_isolates_a_bad_query(prefect_env
     assert "NCT04114136" in keys  # a melanoma trial, stored although another query failed
 
 
-def this_week(timezone: str) -> str:
-    year, week, _ = datetime.now(ZoneInfo(timezone)).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def test_a_failed_poll_called_directly_raises_a_readable_error(prefect_env, ctgov, replay):
     from flows.poll import PollFailed, poll
 
@@ -87,9 +86,8 @@ def test_digest_flow_sends_the_period_once(prefect_env, engine, ctgov, settings)
     from flows.poll import poll
 
     poll(sources=["ctgov"], topics=["melanoma"])
-    period = this_week("Asia/Shanghai")
-    first = digest(period=period, return_state=True)
-    second = digest(period=period, return_state=True)
+    first = digest(period=THIS_WEEK, return_state=True)
+    second = digest(period=THIS_WEEK, return_state=True)
 
     assert first.is_completed() and second.is_completed()
     assert set(first.result().values()) == {"sent"}
@@ -101,6 +99,25 @@ def test_digest_flow_sends_the_period_once(prefect_env, engine, ctgov, settings)
     # already known when watching began; the first digest counts them, announcing none.
     assert "Already known when watching began" in text.get_content()
     assert "New trial" not in text.get_content()
+
+
+def test_digest_flow_retries_a_refused_send_and_mails_once(prefect_env, engine, ctgov,
+                                                           inbox, monkeypatch):  # noqa: F811
+    import flows.digest
+    from flows.poll import poll
+
+    for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(inbox.port),
+                        "SMTP_STARTTLS": "false", "MAIL_TO": FAMILY}.items():
+        monkeypatch.setenv(f"HCCWATCH_{name}", value)
+    # The task's own retries and retry condition, without its 60 s wait between tries.
+    monkeypatch.setattr(flows.digest, "send", flows.digest.send.with_options(retry_delay_seconds=0))
+    inbox.refuse = 1  # 451: the mail server is busy once
+    poll(sources=["ctgov"], topics=["melanoma"])
+
+    state = flows.digest.digest(period=THIS_WEEK, return_state=True)
+
+    assert state.is_completed() and state.result() == {FAMILY: "sent"}
+    assert [m["To"] for m in inbox.messages] == [FAMILY]
 
 
 def test_adhoc_flow_stores_what_the_search_found(prefect_env, engine, ctgov):

@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from conftest import FIXED_NOW, WATCHLIST_TOML
+from fastapi.testclient import TestClient
 from test_digest_send import free_port
 from test_pubmed_poll import RECORDED, recorded_articles
 
 from digests.build import Period
 from replay.literature import EutilsHandler
 from replay.server import Response, StaticHandler
+from web.app import create_app
 
 pytestmark = pytest.mark.usefixtures("clock")
 HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
@@ -167,7 +169,7 @@ def test_a_site_that_closes_is_recorded_and_shown(env, ctgov):
     assert [site["facility"] for site in shown["locations"]] == ["Zhongshan Hospital"]
 
 
-def test_a_trial_only_named_by_an_article_is_not_listed_or_found(replay, env):
+def test_a_trial_only_named_by_an_article_is_not_listed_or_found(replay, env, settings):
     replay.route("/eutils", EutilsHandler(recorded_articles("constructed_medline_date_retracted.xml"),
                                           rate_limit=None))
     assert hcc("poll", "--source", "pubmed", env=env).returncode == 0
@@ -178,14 +180,27 @@ def test_a_trial_only_named_by_an_article_is_not_listed_or_found(replay, env):
     listed = json.loads(hcc("findings", "--format", "json", env=env).stdout)
     found = hcc("search", "NCT04567890", "--local", "--format", "json", env=env)
 
+    with TestClient(create_app(settings)) as browser:
+        page = browser.get("/")
+        searched = browser.get("/", params={"q": "NCT04567890"})
+
     assert [f["key"] for f in listed] == ["pmid:99000101"]
     assert found.returncode == 0 and "NCT04567890" not in {f["key"] for f in json.loads(found.stdout)}
+    for answer in (page, searched):  # a link to the placeholder's page would list it
+        assert answer.status_code == 200 and 'href="/findings/NCT04567890"' not in answer.text
+    assert 'href="/findings/pmid:99000101"' in page.text  # the article itself is listed
 
 
-def test_run_exits_1_when_the_mail_cannot_be_sent(env, ctgov):
+def test_run_exits_1_when_the_mail_cannot_be_sent(replay, env, ctgov):
+    replay.route("/eutils", EutilsHandler(recorded_articles(*RECORDED), rate_limit=None))
+    feed = StaticHandler()
+    feed.put("/feeds/evil.xml", rss_item("Liver cancer news", "A quiet week."), "application/rss+xml")
+    replay.route("/feeds/", feed)
     mail_down = {**env, "HCCWATCH_SMTP_HOST": "127.0.0.1", "HCCWATCH_SMTP_PORT": str(free_port()),
                  "HCCWATCH_SMTP_STARTTLS": "false", "HCCWATCH_MAIL_TO": "family@example.org"}
+
     result = hcc("run", env=mail_down)
-    assert result.returncode == 1
-    assert "16 new" in result.stdout  # the poll itself went well
+
+    assert "FAILED" not in result.stderr  # every source was polled
     assert "nothing marked sent" in result.stderr
+    assert result.returncode == 1
