@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from conftest import FIXED_NOW
 from sqlmodel import col, select
 
 from replay.server import CtgovHandler, Request, Response, cloned_studies
@@ -123,10 +124,10 @@ def test_poll_killed_at_random_points_loses_and_doubles_nothing(env, settings, r
     assert sorted(findings) == sorted(history) and sorted(identifiers) == sorted(history)
     for key, finding in findings.items():
         assert_status_chain(finding, [c for c in changes if c.finding_id == finding.id], history[key])
-    today = datetime.now(UTC).date().isoformat()
+    today = FIXED_NOW.date().isoformat()
     assert {s.query for s in states} == {"immunotherapy", "melanoma", "phelan"}
-    for state in states:
-        assert state.cursor is not None and state.cursor <= today
-        assert state.last_error is None and state.last_success_at is not None
+    for state in states:  # every query polled up to today, the last time without an error
+        assert state.cursor == today and state.last_error is None
+        assert state.last_success_at.date().isoformat() == today
     assert sum(1 for run in runs if run.finished_at is None) <= kills  # only killed ones
     assert runs[-1].ok and runs[-2].ok

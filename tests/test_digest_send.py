@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from email.policy import default
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
+from conftest import FIXED_NOW
 from sqlmodel import select
 from test_digest_build import FAMILY, seed
 
@@ -90,6 +92,11 @@ def seeded(engine, watchlist):
 
 def digest(settings, *args: str):
     return CliRunner().invoke(cli, ["digest", "--period", "2026-W47", *args], obj=App(settings))
+
+
+def utc(moment: datetime) -> datetime:
+    """A time read back from SQLite (naive, in UTC) as an aware one."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def ledger(engine) -> list[Digest]:
@@ -185,7 +192,8 @@ def test_the_sent_digest_is_archived_with_what_it_carried(seeded, mail_settings,
     digest(mail_settings)
     [row] = ledger(seeded)
     assert (row.period, row.recipient, row.status) == ("2026-W47", FAMILY, "sent")
-    assert row.sent_at is not None and row.created_at is not None
+    # archived, then sent, both now (the clock stands at FIXED_NOW and ticks)
+    assert FIXED_NOW <= utc(row.created_at) <= utc(row.sent_at) < FIXED_NOW + timedelta(minutes=10)
     assert row.subject == inbox.messages[0]["Subject"]
     assert "Pembrolizumab before transplant" in row.html and "Pembrolizumab before transplant" in row.text
     with session_scope(seeded, write=False) as session:

@@ -71,8 +71,11 @@ def test_topics_without_a_match_are_left_out():
 
 
 @given(st.text(max_size=200))
-def test_matching_never_fails_on_arbitrary_text(text):
-    match_topics(text, TOPICS)
+def test_any_text_yields_only_watchlist_terms_and_keeps_a_real_mention(text):
+    found = match_topics(text, TOPICS)
+    assert all(terms and set(terms) <= set(TOPICS[topic]) for topic, terms in found.items())
+    # Whatever precedes it, a mention standing on its own is still found.
+    assert "HCC" in match_topics(f"{text} . HCC trial", TOPICS).get("hcc", [])
 
 
 @given(st.sampled_from(["QL1706", "HCC", "TACE", "iparomlimab"]),

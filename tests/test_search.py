@@ -11,6 +11,7 @@ import pytest
 from test_web import HCC_WATCHLIST, seed
 
 from store.db import session_scope
+from store.queries import get_finding
 from store.search import Filters, fts_expression, highlight, search, search_terms
 
 HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
@@ -69,8 +70,14 @@ def test_other_language_title_is_searched(seeded):
 
 
 def test_placeholders_are_never_listed(seeded):
-    # The article names NCT01000001, which is stored; nothing else is a placeholder here.
-    assert len(keys(seeded)) == 5
+    # An article naming a trial that was never fetched: the trial is stored as a placeholder.
+    _store(seeded, _article("77", "Sorafenib after TACE", "See NCT09999999.",
+                            mentions=["NCT09999999"]))
+    with session_scope(seeded, write=False) as session:
+        assert get_finding(session, "NCT09999999").placeholder
+    assert "NCT09999999" not in keys(seeded) and "pmid:77" in keys(seeded)
+    assert keys(seeded, q="NCT09999999") == {"pmid:77"}  # the article naming it, not the stand-in
+    assert "NCT09999999" not in keys(seeded, kind="trial")
 
 
 def test_search_local_prints_matches_with_their_context(env, engine, settings):
