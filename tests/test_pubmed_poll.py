@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import ExitStack
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
