@@ -25,9 +25,9 @@ from test_digest_send import free_port
 from test_pubmed_poll import RECORDED, recorded_articles
 
 from digests.build import Period
+from hccwatch.web_cli import web_app
 from replay.literature import EutilsHandler
 from replay.server import Response, StaticHandler
-from web.app import create_app
 
 pytestmark = pytest.mark.usefixtures("clock")
 HCCWATCH = [sys.executable, "-m", "hccwatch.cli"]
@@ -180,7 +180,7 @@ def test_a_trial_only_named_by_an_article_is_not_listed_or_found(replay, env, se
     listed = json.loads(hcc("findings", "--format", "json", env=env).stdout)
     found = hcc("search", "NCT04567890", "--local", "--format", "json", env=env)
 
-    with TestClient(create_app(settings)) as browser:
+    with TestClient(web_app(settings)) as browser:
         page = browser.get("/")
         searched = browser.get("/", params={"q": "NCT04567890"})
 
