@@ -58,6 +58,12 @@ def travel(moment: datetime) -> Iterator[time_machine.Traveller]:
                 os.environ[name] = value
 
 
+def clocked(environ: dict[str, str]) -> dict[str, str]:
+    """`environ` with the clock the test has now (inside `travel`), for a subprocess."""
+    return {**environ, **{name: os.environ[name] for name in ("TESTS_CLOCK_SHIFT", "PYTHONPATH")
+                          if name in os.environ}}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--clock", default=os.environ.get("HCCWATCH_TEST_CLOCK") or None,
                      help="run the session with the clock moved to this ISO instant, e.g. "
