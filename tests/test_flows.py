@@ -61,7 +61,7 @@ def test_poll_flow_retries_transient_errors_and_isolates_a_bad_query(prefect_env
         states = {s.query: s for s in session.exec(select(SourceState))}
         keys = {f.key for f in session.exec(select(Finding))}
     assert [run.ok for run in runs] == [True, False]
-    assert second.result(raise_on_failure=False) == runs[1].counts  # the flow reports what it stored
+    assert second.result(raise_on_failure=False).counts == runs[1].counts  # reports what it stored
     # Everything the second poll stored beyond the first poll's ten Phelan-McDermid trials is new.
     assert runs[1].counts["ctgov"]["errors"] == 1 and runs[1].counts["ctgov"]["new"] == len(keys) - 10
     assert "Invalid Essie expression" in runs[1].errors[0]
@@ -111,7 +111,8 @@ def test_digest_flow_retries_a_refused_send_and_mails_once(prefect_env, engine, 
                         "SMTP_STARTTLS": "false", "MAIL_TO": FAMILY}.items():
         monkeypatch.setenv(f"HCCWATCH_{name}", value)
     # The task's own retries and retry condition, without its 60 s wait between tries.
-    monkeypatch.setattr(flows.digest, "send", flows.digest.send.with_options(retry_delay_seconds=0))
+    monkeypatch.setattr(flows.digest, "deliver",
+                        flows.digest.deliver.with_options(retry_delay_seconds=0))
     inbox.refuse = 1  # 451: the mail server is busy once
     poll(sources=["ctgov"], topics=["melanoma"])
 
