@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from assess.relevance import RelevanceContext, own_date, ranked_topics
+from digests.labels import SIGNIFICANCE
 from store.models import Change, Digest, DigestEntry, Finding, TopicMatch
 
 SECTION_OF = {"trial": "trials", "article": "papers", "preprint": "papers", "news": "news"}
@@ -150,7 +151,7 @@ def gather(session: Session, *, period_label: str, end: datetime, recipient: str
     for item in items.values():
         item.new = True
     changes = session.exec(select(Change.id, Change.finding_id, Change.significance).where(
-        col(Change.significance).in_(tuple(ALWAYS_SHOWN | {"completed", "status", "phase", "site"})),
+        col(Change.significance).in_(tuple(SIGNIFICANCE)),
         Change.seen_at < end, col(Change.id).not_in(_carried(period_label, recipient, changes=True)))
         .order_by(col(Change.seen_at), col(Change.id))).all()
     missing = sorted({fid for _, fid, _ in changes} - set(items))
