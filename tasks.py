@@ -57,12 +57,12 @@ def ensure_venv() -> None:
 
 # target -> (modules mutated, test files that exercise them)
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "http": (("sources/http.py",), ("tests/test_http.py",)),
+    "http": (("sources/http.py",), ("tests/test_http.py", "tests/test_hostile.py")),
     "ingest": (("store/ingest.py", "store/upsert.py", "store/changes.py", "store/identity.py"),
                ("tests/test_ingest.py", "tests/test_stories.py", "tests/test_state.py")),
-    "digest": (("digests/build.py", "digests/render.py", "digests/send.py"),
+    "digest": (("digests/deliver.py", "digests/send.py", "digests/render.py", "digests/period.py"),
                ("tests/test_digest_build.py", "tests/test_digest_render.py",
-                "tests/test_digest_send.py")),
+                "tests/test_digest_send.py", "tests/test_digest_ledger.py")),
     "web": (("web/security.py",), ("tests/test_web.py",)),
     "settings": (("hccwatch/settings.py",), ("tests/test_settings.py",)),
 }
