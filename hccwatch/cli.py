@@ -150,7 +150,7 @@ def show(app: App, key: str, fmt: str) -> None:
     else:
         from hccwatch.showtext import finding_text
 
-        click.echo(printable(finding_text(data)))
+        click.echo(printable(finding_text(data, app.watchlist.timezone)))
 
 
 @cli.command()
@@ -172,7 +172,7 @@ def status(app: App, fmt: str) -> None:
         click.echo(json_text({**data, "next_poll": schedule["next_poll"],
                               "next_digest": schedule["next_digest"]}))
         return
-    click.echo(printable(health_text(data)) + f"\nwhile `hccwatch serve` runs: {schedule['text']}")
+    click.echo(printable(health_text(data, app.watchlist.timezone)) + f"\nwhile `hccwatch serve` runs: {schedule['text']}")
 
 
 @cli.command()

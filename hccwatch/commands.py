@@ -4,6 +4,7 @@ with progress on the terminal and its summary, and the findings table."""
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -14,6 +15,9 @@ from hccwatch.app import App
 from hccwatch.settings import ConfigError
 from hccwatch.terminal import printable
 from store.db import StoreError
+from store.vocab import code_text
+
+KEY_WIDTH = 28
 
 pass_app = click.make_pass_decorator(App, ensure=True)
 
@@ -53,11 +57,26 @@ def findings_table(data: list[dict[str, Any]]) -> str:
         return "No findings stored yet. Run `hccwatch poll` (or `hccwatch demo`)."
     lines = []
     for item in data:
-        label = item.get("status") or item.get("evidence") or ""
-        lines.append(f"{_clip(item['key'], 28):<28} {item['kind']:<8} {label[:22]:<22} "
+        label = code_text(item["status"]) if item.get("status") else item.get("evidence") or ""
+        key = item["key"]
+        if len(key) > KEY_WIDTH:  # never clipped, so it can be pasted into `hccwatch show`
+            lines.append(key)
+            key = ""
+        lines.append(f"{key:<{KEY_WIDTH}} {item['kind']:<8} {_fit(label, 24)} "
                      f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
     lines.append(f"{len(data)} finding(s)")
     return "\n".join(lines)
+
+
+def _fit(text: str, width: int) -> str:
+    """`text` clipped and padded to `width` terminal columns (a Chinese character takes two)."""
+    out, used = "", 0
+    for char in text:
+        size = 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        if used + size > width:
+            break
+        out, used = out + char, used + size
+    return out + " " * (width - used)
 
 
 def _clip(text: str, width: int) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.vocab import contact_line, site_contacts, status_word
+from store.vocab import (
+    code_text,
+    contact_line,
+    field_label,
+    kind_count,
+    local_minute,
+    site_contacts,
+)
 
 
 def _field(lines: list[str], label: str, value: Any) -> None:
@@ -13,15 +20,17 @@ def _field(lines: list[str], label: str, value: Any) -> None:
         lines.append(f"{label:<18} {value}")
 
 
-def finding_text(data: dict[str, Any]) -> str:
+def finding_text(data: dict[str, Any], timezone: str | None = None) -> str:
+    """The finding as text; codes in both languages, times in `timezone` (the watchlist's)."""
     details = data.get("details") or {}
     lines = [data["title"], "=" * min(len(data["title"]), 78)]
     _field(lines, "Key", data["key"])
     _field(lines, "Kind", data["kind"] + (" (not fetched yet)" if data.get("placeholder") else ""))
     _field(lines, "Evidence", data.get("evidence"))
     if data["kind"] == "trial":
-        _field(lines, "Status", status_word(data.get("status")))
-        _field(lines, "Phases", ", ".join(data.get("phases") or []))
+        _field(lines, "Status", code_text(data.get("status")))
+        _field(lines, "Phases", ", ".join(code_text(p) for p in data.get("phases") or []))
+        _field(lines, "Study type", code_text(details["study_type"]) if details.get("study_type") else None)
         _field(lines, "Sponsor", details.get("sponsor"))
         _field(lines, "Conditions", "; ".join(details.get("conditions") or []))
         _field(lines, "Interventions", "; ".join(i.get("name") or "" for i in details.get("interventions") or []))
@@ -32,7 +41,7 @@ def finding_text(data: dict[str, Any]) -> str:
         _field(lines, "Ages", " to ".join(filter(None, [details.get("minimum_age"), details.get("maximum_age")])))
     _field(lines, "Published", data.get("published"))
     _field(lines, "Updated", data.get("updated"))
-    _field(lines, "First seen", data.get("first_seen"))
+    _field(lines, "First seen", local_minute(data.get("first_seen"), timezone))
     _field(lines, "URL", data.get("url"))
     _field(lines, "Sources", ", ".join(data.get("sources") or []))
     _field(lines, "Topics", ", ".join(data.get("topics") or []))
@@ -43,7 +52,9 @@ def finding_text(data: dict[str, Any]) -> str:
     if data.get("summary"):
         lines += ["", _wrap(data["summary"])]
     _links(lines, data)
-    _changes(lines, data)
+    _changes(lines, data, timezone)
+    if timezone:
+        lines.append(f"(times in {timezone})")
     return "\n".join(lines)
 
 
@@ -54,7 +65,7 @@ def _sites(lines: list[str], data: dict[str, Any]) -> None:
         for site in watched:
             contact = "; ".join(site_contacts(site))
             lines.append(f"  {site['place']}: {site.get('facility') or site.get('city')} "
-                         f"({status_word(site.get('status'))})" + (f" — contact: {contact}" if contact else ""))
+                         f"({code_text(site.get('status'))})" + (f" — contact: {contact}" if contact else ""))
     locations = data.get("locations") or []
     if locations:
         lines.append(f"{len(locations)} site(s) in all")
@@ -69,12 +80,13 @@ def _links(lines: list[str], data: dict[str, Any]) -> None:
             lines.append(f"  {arrow} {link['key']} ({link['kind']}): {link['title']}")
 
 
-def _changes(lines: list[str], data: dict[str, Any]) -> None:
+def _changes(lines: list[str], data: dict[str, Any], timezone: str | None) -> None:
     changes = data.get("changes") or []
     lines += ["", "Changes:" if changes else "No changes recorded since first seen."]
     for change in changes:
-        lines.append(f"  {change['seen_at']}  {change['field']}: {change['old'] or '—'} -> "
-                     f"{change['new'] or '—'}  [{change['significance']}]")
+        lines.append(f"  {local_minute(change['seen_at'], timezone)}  {field_label(change['field'])}: "
+                     f"{code_text(change['old'])} -> {code_text(change['new'])}  "
+                     f"[{change['significance']}]")
 
 
 def _wrap(text: str, width: int = 78) -> str:
@@ -83,21 +95,27 @@ def _wrap(text: str, width: int = 78) -> str:
     return "\n".join(textwrap.fill(p, width) for p in text.splitlines() if p.strip())
 
 
-def health_text(data: dict[str, Any]) -> str:
+def health_text(data: dict[str, Any], timezone: str | None = None) -> str:
+    """Source health as text, times in `timezone` (the watchlist's)."""
+    def at(value: Any) -> str:
+        return local_minute(value, timezone) if value else "never"
+
     if not data["sources"]:
         return "No source has been polled yet. Run `hccwatch poll` (or `hccwatch demo`)."
     lines = []
     for source in data["sources"]:
         state = "OK" if not source["failing"] else f"FAILING ({source['failing']} queries)"
-        lines.append(f"{source['source']}: {state}; last success {source['last_success_at'] or 'never'}")
+        lines.append(f"{source['source']}: {state}; last success {at(source['last_success_at'])}")
         for query in source["queries"]:
             if query["last_error"]:
                 lines.append(f"  {query['query']}: {query['consecutive_failures']} failure(s) in a row, "
-                             f"last at {query['last_error_at']}: {query['last_error']}")
+                             f"last at {at(query['last_error_at'])}: {query['last_error']}")
     poll = data["last_poll"]
     if poll:
         outcome = "interrupted" if poll["interrupted"] else ("ok" if poll["ok"] else "with failures")
-        lines.append(f"last poll: started {poll['started_at']}, {outcome}")
-    kinds = ", ".join(f"{n} {k}s" for k, n in sorted(data["findings"].items())) or "none"
+        lines.append(f"last poll: started {at(poll['started_at'])}, {outcome}")
+    kinds = ", ".join(kind_count(k, n) for k, n in sorted(data["findings"].items())) or "none"
     lines.append(f"stored: {kinds}; {data['changes']} changes recorded")
+    if timezone:
+        lines.append(f"(times in {timezone})")
     return "\n".join(lines)

@@ -4,10 +4,12 @@ order), the contact line of a trial site, how times are written, which links are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from store.models import ADHOC_TOPIC_PREFIX
 
@@ -30,6 +32,35 @@ STATUSES: dict[str, tuple[str, str]] = {
     "UNKNOWN": ("Unknown status", "状态未知"),
 }
 STATUS_ORDER = tuple(s for s in STATUSES if s != "UNKNOWN")
+# Other ClinicalTrials.gov codes a reader meets (study type, phase, contact role, sex).
+CODES: dict[str, tuple[str, str]] = {
+    **STATUSES,
+    "INTERVENTIONAL": ("Interventional", "干预性研究"),
+    "OBSERVATIONAL": ("Observational", "观察性研究"),
+    "EXPANDED_ACCESS": ("Expanded access", "扩大使用"),
+    "EARLY_PHASE1": ("Early phase 1", "早期I期"),
+    "PHASE1": ("Phase 1", "I期"), "PHASE2": ("Phase 2", "II期"),
+    "PHASE3": ("Phase 3", "III期"), "PHASE4": ("Phase 4", "IV期"),
+    "NA": ("Not applicable", "不适用"),
+    "CONTACT": ("Contact", "联系人"), "BACKUP": ("Backup contact", "备用联系人"),
+    "PRINCIPAL_INVESTIGATOR": ("Principal investigator", "主要研究者"),
+    "SUB_INVESTIGATOR": ("Sub-investigator", "助理研究者"),
+    "STUDY_CHAIR": ("Study chair", "研究主席"), "STUDY_DIRECTOR": ("Study director", "研究主任"),
+    "ALL": ("All", "不限"), "MALE": ("Male", "男"), "FEMALE": ("Female", "女"),
+}
+# Codes safe to translate inside a sentence ("Zhongshan Hospital: RECRUITING"): the statuses
+# and phases; short words such as NA or ALL only when they are the whole value.
+_CODE_IN_TEXT = re.compile(r"\b(" + "|".join(sorted(
+    (c for c in CODES if c in STATUSES or "PHASE" in c), key=len, reverse=True)) + r")\b")
+# What a recorded change is about, in both languages.
+CHANGE_FIELDS: dict[str, tuple[str, str]] = {
+    "status": ("Trial status", "试验状态"), "phases": ("Phases", "分期"),
+    "results_first_posted": ("Results posted", "结果发布"), "evidence": ("Evidence", "证据"),
+    "title": ("Title", "标题"), "site": ("New site in a watched place", "关注地点新增中心"),
+    "site_status": ("Site status", "中心状态"), "sites": ("Sites", "研究中心"),
+    "sites_removed": ("Sites no longer listed", "不再列出的中心"),
+    "eligibility": ("Eligibility", "入组资格"),
+}
 
 
 def status_word(status: str | None) -> str:
@@ -37,6 +68,45 @@ def status_word(status: str | None) -> str:
     if not status:
         return "—"
     return STATUSES[status][0] if status in STATUSES else status.replace("_", " ").capitalize()
+
+
+def code_text(value: Any) -> str:
+    """A stored value as a reader sees it, in both languages: a whole code becomes
+    `Recruiting · 招募中`, statuses and phases inside text `Recruiting (招募中)`; the rest is
+    left as it is."""
+    if value is None or value == "":
+        return "—"
+    text = str(value)
+    if text in CODES:
+        return " · ".join(CODES[text])
+    return _CODE_IN_TEXT.sub(lambda m: "{} ({})".format(*CODES[m.group(1)]), text)
+
+
+KIND_NOUNS = {"trial": ("trial", "trials"), "article": ("article", "articles"),
+              "preprint": ("preprint", "preprints"), "news": ("news item", "news items")}
+
+
+def kind_count(kind: str, count: int) -> str:
+    """`6 news items`, `1 trial` (an unknown kind as it is)."""
+    one, many = KIND_NOUNS.get(kind, (kind, kind))
+    return f"{count} {one if count == 1 else many}"
+
+
+def field_label(name: str) -> str:
+    """`status` -> `Trial status · 试验状态` (an unknown field made readable)."""
+    words = CHANGE_FIELDS.get(name)
+    return " · ".join(words) if words else name.replace("_", " ").capitalize()
+
+
+def local_minute(value: Any, timezone: str | None) -> str:
+    """A stored UTC time in the watchlist's timezone, `2026-11-23 16:00` (UTC, said, when no
+    timezone is known); `—` when there is none."""
+    moment = parse_time(value)
+    if moment is None:
+        return str(value or "—")
+    if not timezone:
+        return minute_text(moment) + " UTC"
+    return minute_text(moment.astimezone(ZoneInfo(timezone)))
 
 
 def status_zh(status: str | None) -> str | None:

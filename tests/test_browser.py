@@ -121,8 +121,8 @@ def test_browse_filter_search_and_open_a_finding(page, server):
 
     page.get_by_role("link", name=TRIAL_TITLE).click()
     timeline = page.locator("#timeline")
-    expect(timeline).to_contain_text("NOT_YET_RECRUITING")
-    expect(timeline.locator("li.change.sig-recruiting")).to_contain_text("RECRUITING")
+    expect(timeline).to_contain_text("Not yet recruiting · 尚未招募")
+    expect(timeline.locator("li.change.sig-recruiting")).to_contain_text("Recruiting · 招募中")
     expect(page.get_by_text("阿替利珠单抗联合贝伐珠单抗用于肝癌肝移植前降期治疗")).to_be_visible()
     shoot(page, "finding")
     assert page.dialogs == []

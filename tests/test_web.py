@@ -210,7 +210,9 @@ def test_finding_page_shows_fields_identifiers_topics_links_and_timeline(client)
     assert "Example Sponsor" in page and "Fred Hutchinson Cancer Center" in page
     assert "Seattle" in page and "Recruiting" in page
     timeline = re.search(r'<section id="timeline">(.*?)</section>', page, re.S).group(1)
-    assert "NOT_YET_RECRUITING" in timeline and "RECRUITING" in timeline
+    assert "Trial status · 试验状态" in timeline  # codes in words, both languages
+    assert "Not yet recruiting · 尚未招募</span> → <span class=\"new\">Recruiting · 招募中" in timeline
+    assert "NOT_YET_RECRUITING" not in timeline
     assert "2026-11-16 16:00" in timeline  # shown in the watchlist's time zone (Asia/Shanghai)
     assert "first seen" in timeline
     assert "named by" in page and "/findings/pmid:39000001" in page

@@ -53,12 +53,15 @@ from store.search import (
 from store.vocab import (
     ADHOC_SOURCES,
     FILTER_SOURCES,
+    code_text,
+    field_label,
     is_adhoc,
     is_http_url,
-    minute_text,
-    parse_time,
+    kind_count,
+    local_minute,
     status_rank,
     status_word,
+    status_zh,
 )
 from web.atom import atom_feed, finding_href
 from web.eligibility import EligibilityView, Screener, default_screener, eligibility_view
@@ -111,11 +114,8 @@ def id_link(scheme: str, value: str) -> str | None:
 @pass_context
 def when(context: Any, value: Any) -> str:
     """A stored UTC time shown in the watchlist's time zone."""
-    moment = parse_time(value)
-    if moment is None:
-        return str(value or "—")
-    tz = context.get("tz")
-    return minute_text(moment.astimezone(tz)) if tz else f"{minute_text(moment)} UTC"
+    watchlist = context.get("watchlist")
+    return local_minute(value, watchlist.timezone if watchlist else None)
 
 
 def tel_href(phone: str | None) -> str | None:
@@ -144,7 +144,7 @@ def detail_text(value: Any) -> str:
         return "; ".join(detail_text(v) for v in value if v not in (None, "", [], {}))
     if isinstance(value, dict):
         return ", ".join(detail_text(v) for v in value.values() if v not in (None, "", [], {}))
-    return "" if value is None else str(value)
+    return "" if value is None else code_text(value)
 
 
 def make_env() -> Environment:
@@ -152,7 +152,8 @@ def make_env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.tests["http_url"] = is_http_url
     env.filters.update(finding_href=finding_href, when=when, status_word=status_word,
-                       detail_text=detail_text)
+                       status_zh=status_zh, detail_text=detail_text, code_text=code_text,
+                       field_label=field_label, kind_count=kind_count)
     env.globals.update(id_link=id_link, tel_href=tel_href, mailto_href=mailto_href)
     return env
 
