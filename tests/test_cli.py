@@ -24,7 +24,9 @@ HELP = {
     "show": "Show one finding: fields, topics, locations, linked findings",
     "status": "Per-source health: last success, last error, counts",
     "web": "Browse stored findings in a local web page",
-    "serve": "Run the schedules: poll every 6 hours, the digest weekly",
+    "serve": "Run the schedules: poll once now (unless a poll finished within the last hour), then every 6 hours",
+    "check": "Check the settings (.env in this folder and the environment) and the watchlist",
+    "install-service": "Make `hccwatch serve` start by itself",
     "demo": "Run the whole cycle offline on the bundled recordings",
 }
 COMMANDS = list(HELP)
