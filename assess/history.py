@@ -283,9 +283,12 @@ def _names(mention: Mention) -> tuple[str, str]:
         return "any anti-cancer treatment", "任何抗肿瘤治疗"
     if mention.drugs:
         return " / ".join(mention.drugs), " / ".join(mention.drugs)
-    en = [KIND_NAMES[k][0] for k in mention.kinds]
-    zh = [KIND_NAMES[k][1] for k in mention.kinds]
-    return " or ".join(en[:4]), "或".join(zh[:4])
+    if len(set(mention.kinds) & set(LOCAL)) >= 3:
+        return "liver-directed therapy (TACE, TARE, HAIC, ablation, radiotherapy)", "肝脏局部治疗"
+    kinds = [k for k in ALL_KINDS if k in mention.kinds]
+    en = [KIND_NAMES[k][0] for k in kinds]
+    zh = [KIND_NAMES[k][1] for k in kinds]
+    return " or ".join(en), "或".join(zh)
 
 
 def _plan(concept: str, mention: Mention, start: int, end: int) -> Reading:

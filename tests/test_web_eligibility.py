@@ -74,7 +74,7 @@ def text_of(html: str) -> str:
 def test_excluded_trial_quotes_the_deciding_criterion_and_marks_both_lists(client):
     html = section(client.get("/findings/NCT06796803").text)
     text = text_of(html)
-    assert "likely excluded" in text and "likely not: no prior TACE or TARE/Y-90 or HAIC" in text
+    assert "likely excluded" in text and "likely not: no prior liver-directed therapy (TACE," in text
     assert "可能不符合" in text
     assert re.search(r'<blockquote class="deciding">Prior locoregional therapy \(such as TACE、TAE、HAIC、TARE\)'
                      r"</blockquote>", html)
