@@ -110,8 +110,11 @@ class Eligibility:
             return ("may fit: " + ", ".join(en for en, _ in fits), "可能符合：" + "，".join(zh for _, zh in fits))
         if self.note:
             return f"unclear: {self.note[0]}", f"不确定：{self.note[1]}"
+        asked = list(dict.fromkeys(CONCEPTS.get(r.concept, (r.concept, r.concept))
+                                   for r in self.reasons if r.effect in (ASK, UNREAD)))[:3]
         n = len(self.questions)
-        return (f"unclear: {n} question{'s' if n != 1 else ''} for the doctor", f"不确定：{n}个问题需问医生")
+        return (f"unclear: ask about {', '.join(en for en, _ in asked)} ({n} question{'s' if n != 1 else ''})",
+                f"不确定：需确认{'、'.join(zh for _, zh in asked)}（{n}个问题）")
 
     def marks(self, section: str, item: int) -> list[Reason]:
         """The read concepts of one criterion item (for the two lists on the trial page)."""

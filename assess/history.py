@@ -280,7 +280,7 @@ def _distance(pattern: re.Pattern[str], low: str, start: int, end: int) -> int:
 
 def _names(mention: Mention) -> tuple[str, str]:
     if mention.generic:
-        return "any anti-cancer treatment", "任何抗肿瘤治疗"
+        return "anti-cancer treatment of any kind", "任何抗肿瘤治疗"
     if mention.drugs:
         return " / ".join(mention.drugs), " / ".join(mention.drugs)
     if len(set(mention.kinds) & set(LOCAL)) >= 3:
