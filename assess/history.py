@@ -129,7 +129,7 @@ _PLAN_GATE = gate("candidate eligible ineligible suitable unsuitable amenable ap
                   "feasible waiting listed bridge bridging milan survival downstaging capable tolerate "
                   "tolerating fit able resectable unresectable available treatable can could", "适合 拟行 不能 无法")
 _PROGRESSION = fast(r"progress\w*|refractor\w*|\bfail\w*|resistan\w*|intoleran\w*|relaps\w*|"
-                          r"recurr\w*|unrespons\w*|not respond\w*|\bpd\b|进展|失败|不耐受|复发")
+                          r"recurr\w*|unrespons\w*|not respond\w*|\bpd\b(?!-?l?1)|进展|失败|不耐受|复发")
 _HISTORY_CUE = fast(r"\bprior\b|previous\w*|\breceived?\b|receiving|undergo\w*|underwent|"
                           r"treated (?:with|by)|history of|\bhad\b|\bhave (?:had|been)\b|\bafter\b|following|\bpost|"
                           r"recipient|exposure|already|既往|曾|接受过|之前|治疗后")
@@ -366,11 +366,12 @@ def _window(clause, mention, concept, patient, today) -> Reading | None:
     question = _question(concept, mention, days)
     if mode == "since" and clause.section == "exclusion" and not negated(clause.low, *mention.span):
         return judge(concept, had_before(patient, mention, days, today), False,
-                     (f"{name} more than {days} days ago", f"{days}天以前的{name_zh}"),
+                     (f"no {name} more than {days} days ago", f"{days}天以前未接受{name_zh}"),
                      QUESTIONS[concept], mention.span)
     want = False if mode == "since" else wanted(clause, *mention.span)
-    return judge(concept, had_within(patient, mention, days, today), want,
-                 (f"{name} within {days} days", f"{days}天内的{name_zh}"), question, mention.span)
+    why = ((f"{name} within {days} days", f"{days}天内接受过{name_zh}") if want else
+           (f"no {name} within {days} days", f"{days}天内未接受{name_zh}"))
+    return judge(concept, had_within(patient, mention, days, today), want, why, question, mention.span)
 
 
 def _allowed(clause, mention, concept, patient, today) -> Reading | None:
