@@ -10,6 +10,8 @@ import pytest
 
 from replay.server import Fault, Response, StaticHandler
 from sources.http import (
+    Fetched,
+    RateLimiter,
     RetryPolicy,
     SourceError,
     TooLarge,
@@ -141,3 +143,95 @@ def test_user_agent_leaves_out_email_addresses_unless_asked():
     assert user_agent("Jane <jane@example.org>").endswith("; Jane)")
     assert user_agent("jane@example.org").endswith("; no contact set)")
     assert user_agent("jane@example.org", with_email=True).endswith("; jane@example.org)")
+
+
+class FakeTime:
+    """A clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def start_times(rate: float, count: int) -> list[float]:
+    fake = FakeTime()
+    limiter = RateLimiter(rate, clock=fake.clock, sleep=fake.sleep)
+    starts = []
+    for _ in range(count):
+        limiter.acquire()
+        starts.append(round(fake.now, 6))
+    return starts
+
+
+def test_requests_are_spaced_and_no_second_holds_more_than_the_rate():
+    # 2/s: half a second apart, and a third request waits until the first is 1.1 s old
+    # (the servers count arrivals, which jitter).
+    assert start_times(2.0, 5) == [100.0, 100.5, 101.1, 101.6, 102.2]
+    assert start_times(0.5, 3) == [100.0, 102.0, 104.0]  # slower than one a second
+    with pytest.raises(ValueError, match="rate must be positive"):
+        RateLimiter(0)
+
+
+def test_backoff_doubles_up_to_its_cap_and_retry_after_wins_up_to_five_minutes():
+    policy = RetryPolicy(attempts=5, base=1.0, cap=60.0)
+    for attempt, low in [(1, 1.0), (2, 2.0), (3, 4.0), (7, 60.0), (20, 60.0)]:
+        waits = [policy.delay(attempt, None) for _ in range(50)]
+        assert all(low <= wait < low + 1.0 for wait in waits), (attempt, waits)
+    assert policy.delay(1, 7.0) == 7.0
+    assert policy.delay(1, 3600.0) == 300.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0  # past
+    assert parse_retry_after(" 12 ") == 12.0 and parse_retry_after("") is None
+
+
+def test_a_source_error_is_final_unless_said_otherwise():
+    assert not SourceError("Unknown parameter").retriable
+    error = SourceError("HTTP 503", retriable=True, status=503)
+    assert error.retriable and error.status == 503
+
+
+def test_every_request_says_who_is_asking(replay, feed):
+    with client(contact="Jane Doe") as http:
+        http.get(feed)
+    with client() as http:
+        http.get(feed)
+    named, anonymous = (r.headers["user-agent"] for r in replay.requests("/feed.xml"))
+    assert named.startswith("hccwatch/") and named.endswith("; Jane Doe)")
+    assert anonymous.endswith("; no contact set)")
+    assert replay.requests("/feed.xml")[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_conditional_get_by_date_gets_304(feed):
+    with client() as http:
+        first = http.get(feed)
+        second = http.get(feed, last_modified=first.headers["last-modified"])
+    assert first.status == 200 and second.not_modified
+
+
+def test_a_body_of_exactly_the_limit_is_accepted_one_byte_more_is_not(replay):
+    replay.route("/exact", lambda r: Response(200, b"x" * 1000, "text/plain"))
+    replay.route("/over", lambda r: Response(200, b"x" * 1001, "text/plain"))
+    with client(max_bytes=1000) as http:
+        assert len(http.get(f"{replay.url}/exact").content) == 1000
+        with pytest.raises(TooLarge, match="1000-byte limit"):
+            http.get(f"{replay.url}/over")
+        assert len(http.get(f"{replay.url}/over", max_bytes=2000).content) == 1001
+
+
+def test_a_form_post_arrives_whole(replay):
+    replay.route("/epost", lambda r: Response(200, b"<ok/>", "text/xml"))
+    with client() as http:
+        fetched = http.post(f"{replay.url}/epost", data={"db": "pubmed", "id": "1,2,3"})
+    [request] = replay.requests("/epost")
+    assert fetched.status == 200 and fetched.content == b"<ok/>"
+    assert request.method == "POST" and request.body == b"db=pubmed&id=1%2C2%2C3"
+
+
+def test_an_error_snippet_is_one_readable_line():
+    fetched = Fetched(500, b"  Service\n\n unavailable \xff\xfe" + b"x" * 300, {}, "http://x", 0.1)
+    snippet = fetched.text_snippet(limit=30)
+    assert snippet == "Service unavailable \ufffd\ufffd" + "x" * 4  # the first 30 bytes
