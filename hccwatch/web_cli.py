@@ -175,11 +175,15 @@ def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt:
         click.echo(printable(f"{source}: skipped ({reason})"), err=True)
     with session_scope(app.engine, write=False) as session:
         data = describe(session, list_findings(session, topic=result.topic.id, limit=limit))
+    for words in result.report.reasons.values():  # plain words, whatever the format
+        click.echo(printable(f"failed: {words}"), err=True)
     if fmt == "json":
         click.echo(json_text(data))
     else:
         print_poll_summary(result.report)
-        click.echo(printable(_table(data) + f"\nstored under the ad-hoc topic {result.topic.id}"))
+        table = _table(data) if data or result.report.ok else \
+            f"Nothing stored: {len(result.report.reasons)} of the sources failed (said above)."
+        click.echo(printable(table + f"\nstored under the ad-hoc topic {result.topic.id}"))
     return 0 if result.report.ok else 1
 
 

@@ -97,5 +97,6 @@ def adhoc_search(engine: Engine, settings: Settings, watchlist: Watchlist, term:
         if not tasks:
             reasons = "; ".join(f"{s}: {why}" for s, why in unavailable.items())
             raise ConfigError(f"no source can run an ad-hoc search ({reasons})")
-        report = poll(engine, extended, tasks, runner=runner, progress=progress)
+        report = poll(engine, extended, tasks, runner=runner, progress=progress,
+                      record_run=False)  # its own health: not the watchlist's last poll
     return AdhocResult(topic, report, unavailable)

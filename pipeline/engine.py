@@ -5,6 +5,8 @@ task runner in)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -14,17 +16,18 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from hccwatch.watchlist import Watchlist
-from pipeline.events import Progress, ProgressEvent, Stage, ignore
+from pipeline.events import Progress, ProgressEvent, Stage, ignore, source_failure
 from pipeline.tagging import Tagger
 from sources.http import SourceError, redact
 from sources.records import Record
-from store.db import session_scope, utcnow
+from store.db import StoreError, session_scope, utcnow
 from store.ingest import BatchResult, ingest_batch
 from store.models import PollRun
 from store.state import get_state, record_failure
 from store.stories import assign_stories
 
 MAX_PARALLEL = 4
+log = logging.getLogger("hccwatch.poll")
 
 
 @dataclass
@@ -70,6 +73,8 @@ class PollReport:
     results: dict[str, BatchResult] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # Per failed source, what went wrong in plain words ("ClinicalTrials.gov answered 503").
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +89,7 @@ class PollReport:
         if problems:
             self.errors.extend(task.failure(p) for p in problems)
             self.failures[task.source] = self.failures.get(task.source, 0) + 1
+            self.reasons.setdefault(task.source, source_failure(task.source, reason_of(outcome)))
 
     def counts(self) -> dict[str, dict[str, Any]]:
         return {source: {**result.as_dict(), "errors": self.failures.get(source, 0)}
@@ -134,8 +140,14 @@ def record_task_failure(task: Task, error: SourceError, context: TaskContext) ->
     with session_scope(context.engine) as session:
         record_failure(session, source=task.source, query=task.query, at=utcnow(),
                        error=redact(str(error)))
-    context.progress(task.event("task_failed", error=task.failure(error)))
+    context.progress(task.event("task_failed", error=task.failure(error),
+                                reason=source_failure(task.source, error.reason)))
     return error
+
+
+def reason_of(outcome: BatchResult | SourceError) -> str:
+    """Plain words for a failed outcome: the error's, or that part of the task failed."""
+    return outcome.reason if isinstance(outcome, SourceError) else "failed in part"
 
 
 def settle(task: Task, result: object, context: TaskContext) -> Outcome:
@@ -143,16 +155,23 @@ def settle(task: Task, result: object, context: TaskContext) -> Outcome:
     an internal error) recorded on its SourceState, never raised."""
     if isinstance(result, BatchResult):
         return result
-    error = result if isinstance(result, SourceError) else SourceError(f"internal error: {result!r}")
+    error = result if isinstance(result, SourceError) else SourceError(
+        f"internal error: {type(result).__name__}: {result}")
     return record_task_failure(task, error, context)
 
 
 def run_task(task: Task, context: TaskContext) -> Outcome:
-    """Fetch and store one task; a failure is recorded on its SourceState, never raised."""
+    """Fetch and store one task; a failure is recorded on its SourceState, never raised. An
+    unusable store (StoreError) is not one task's failure: it stops the poll."""
     try:
         return attempt_task(task, context)
     except SourceError as error:
         return record_task_failure(task, error, context)
+    except StoreError:
+        raise
+    except Exception as error:  # noqa: BLE001  a bug meeting one answer fails that task alone
+        log.debug("task %s %s failed", task.source, task.label, exc_info=True)
+        return settle(task, error, context)
 
 
 def threads(feed_concurrency: int = 8, parallel: int = MAX_PARALLEL) -> Runner:
@@ -172,9 +191,12 @@ def threads(feed_concurrency: int = 8, parallel: int = MAX_PARALLEL) -> Runner:
     return run
 
 
-def start_poll(engine: Engine) -> PollReport:
-    """Open a PollRun row (committed, so a killed poll still shows that it started)."""
+def start_poll(engine: Engine, *, record_run: bool = True) -> PollReport:
+    """Open a PollRun row (committed, so a killed poll still shows that it started); without
+    `record_run` (an ad-hoc search) no row, so the watchlist's last poll stays what it was."""
     started = utcnow()
+    if not record_run:
+        return PollReport(None, started)
     with session_scope(engine) as session:
         run = PollRun(started_at=started)
         session.add(run)
@@ -187,6 +209,8 @@ def finish_poll(engine: Engine, report: PollReport) -> PollReport:
     and errors."""
     with session_scope(engine) as session:
         assign_stories(session)
+    if report.run_id is None:
+        return report
     with session_scope(engine) as session:
         run = session.get(PollRun, report.run_id)
         run.finished_at = utcnow()
@@ -198,15 +222,23 @@ def finish_poll(engine: Engine, report: PollReport) -> PollReport:
 
 
 def poll(engine: Engine, watchlist: Watchlist, tasks: Sequence[Task], *,
-         runner: Runner | None = None, progress: Progress = ignore) -> PollReport:
+         runner: Runner | None = None, progress: Progress = ignore,
+         record_run: bool = True) -> PollReport:
     """Run every task once (on `runner`, a few threads by default), recording a PollRun with
-    per-source counts and errors."""
-    report = start_poll(engine)
+    per-source counts and errors. If the poll stops on an error (a full disk), the PollRun is
+    still closed with that error, when the store lets it be written."""
+    report = start_poll(engine, record_run=record_run)
     report.tasks = len(tasks)
     progress(ProgressEvent("poll_started", tasks=len(tasks)))
     context = TaskContext(engine, Tagger(watchlist), report.started_at, progress)
-    for task, outcome in (runner or threads())(tasks, context):
-        report.add(task, outcome)
+    try:
+        for task, outcome in (runner or threads())(tasks, context):
+            report.add(task, outcome)
+    except Exception as error:
+        report.errors.append(f"the poll stopped: {error}")
+        with contextlib.suppress(StoreError):
+            finish_poll(engine, report)
+        raise
     finish_poll(engine, report)
     progress(ProgressEvent("poll_done"))
     return report

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from sources.http import OFFLINE
 from store.ingest import BatchResult
+from store.vocab import SOURCE_NAMES
 
 Stage = Literal["poll_started", "task_started", "page", "task_done", "task_failed", "poll_done"]
 
@@ -25,6 +27,7 @@ class ProgressEvent:
     total: int | None = None
     result: BatchResult | None = None
     error: str = ""
+    reason: str = ""  # task_failed: what went wrong in plain words, with the source's name
     tasks: int = 0  # poll_started: how many tasks the poll runs
 
     @property
@@ -51,6 +54,13 @@ class ProgressEvent:
 
 
 Progress = Callable[[ProgressEvent], None]
+
+
+def source_failure(source: str, reason: str) -> str:
+    """A source's failure in plain words: "ClinicalTrials.gov answered 503", "PubMed: no
+    internet connection" (`reason` is a SourceError's)."""
+    name = SOURCE_NAMES.get(source) or source.removeprefix("feed:")
+    return f"{name}: {reason}" if reason == OFFLINE else f"{name} {reason}"
 
 
 def ignore(_event: ProgressEvent) -> None:

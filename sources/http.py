@@ -7,9 +7,11 @@ and secrets redacted from every URL and error we show."""
 from __future__ import annotations
 
 import email.utils
+import errno
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import zlib
@@ -60,20 +62,44 @@ def remember_secrets(params: Mapping[str, Any] | None) -> None:
 
 class SourceError(Exception):
     """A failure talking to, or reading from, an upstream. `retriable` says whether trying
-    again later can help (429, 5xx, timeouts, connection errors) or not (400, bad query)."""
+    again later can help (429, 5xx, timeouts, connection errors) or not (400, bad query).
+    `reason` says what happened in plain words, to follow the source's name ("answered 503",
+    "could not be reached"; "no internet connection" stands alone)."""
 
-    def __init__(self, message: str, *, retriable: bool = False, status: int | None = None):
+    plain = "failed"
+
+    def __init__(self, message: str, *, retriable: bool = False, status: int | None = None,
+                 reason: str | None = None):
         super().__init__(redact(message))
         self.retriable = retriable
         self.status = status
+        self.reason = reason or (f"answered {status}" if status else self.plain)
 
 
 class ParseError(SourceError):
     """The upstream answered, but what it sent cannot be read (malformed JSON/XML/feed)."""
 
+    plain = "sent an answer that could not be read"
+
 
 class TooLarge(SourceError):
     """The response body is larger than the cap we accept."""
+
+    plain = "sent an answer too large to accept"
+
+
+OFFLINE = "no internet connection"
+
+
+def connection_reason(error: BaseException) -> str:
+    """Plain words for a failed connection: a name that cannot be looked up or a network that
+    cannot be reached means we are offline; anything else, that the upstream is out of reach."""
+    while error is not None:
+        if isinstance(error, socket.gaierror) or getattr(error, "errno", None) in (
+                errno.ENETUNREACH, errno.ENETDOWN):
+            return OFFLINE
+        error = error.__cause__ or error.__context__
+    return "could not be reached"
 
 
 class RateLimiter:
@@ -238,16 +264,16 @@ class HttpClient:
         except httpx.TimeoutException as error:
             if time.monotonic() >= _DEADLINE.at:
                 raise SourceError(f"{redact(url)}: no complete answer within {self.deadline:g} s "
-                                  "(the limit for one request)") from None
+                                  "(the limit for one request)", reason=SLOW) from None
             raise SourceError(f"{redact(url)}: timed out ({type(error).__name__})",
-                              retriable=True) from None
+                              retriable=True, reason=SLOW) from None
         except httpx.TooManyRedirects:
             raise SourceError(f"{redact(url)}: too many redirects (a redirect loop?)") from None
         except httpx.UnsupportedProtocol as error:
             raise SourceError(f"{redact(url)}: unsupported URL scheme ({error})") from None
         except (httpx.TransportError, httpx.DecodingError) as error:
             raise SourceError(f"{redact(url)}: connection failed: {error}",
-                              retriable=True) from None
+                              retriable=True, reason=connection_reason(error)) from None
         finally:
             _DEADLINE.at = None
 
@@ -275,6 +301,7 @@ def _capped(pieces: Iterable[bytes], max_bytes: int, label: str) -> Iterator[byt
         yield piece
 
 
+SLOW = "did not answer in time"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 PIECE = 64 * 1024
 

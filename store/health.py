@@ -8,13 +8,15 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from store.db import iso
-from store.models import Change, Finding, PollRun, SourceState
+from store.models import ADHOC_TOPIC_PREFIX, Change, Finding, PollRun, SourceState
 
 
 def health(session: Session) -> dict[str, Any]:
-    """Per source and query: last success, last error, failures in a row; plus the last poll."""
+    """Per source and query: last success, last error, failures in a row; plus the last poll.
+    Ad-hoc searches keep their own state: their failures never make a watched source failing."""
     sources: dict[str, dict[str, Any]] = {}
-    for state in session.exec(select(SourceState).order_by(SourceState.source, SourceState.query)):
+    watched = select(SourceState).where(~col(SourceState.query).startswith(ADHOC_TOPIC_PREFIX))
+    for state in session.exec(watched.order_by(SourceState.source, SourceState.query)):
         entry = sources.setdefault(state.source, {"source": state.source, "queries": [],
                                                   "last_success_at": None, "failing": 0})
         entry["queries"].append({

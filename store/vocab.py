@@ -18,6 +18,7 @@ from store.models import ADHOC_TOPIC_PREFIX
 POLL_SOURCES = ("ctgov", "pubmed", "europepmc", "feeds")
 FILTER_SOURCES = (*POLL_SOURCES, "adhoc")
 ADHOC_SOURCES = ("ctgov", "pubmed", "europepmc")
+SOURCE_NAMES = {"ctgov": "ClinicalTrials.gov", "pubmed": "PubMed", "europepmc": "Europe PMC"}
 
 # ClinicalTrials.gov overall statuses, in the order a reader looks for them, with labels.
 STATUSES: dict[str, tuple[str, str]] = {

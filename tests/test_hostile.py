@@ -360,3 +360,83 @@ def test_an_unusable_database_file_is_one_line_and_exit_2(ctgov, env, settings, 
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, args
         assert "database" in result.stderr and settings.db in result.stderr, args
+
+
+# ---------------------------------------------------------------- 12. ad-hoc searches that fail
+
+@pytest.fixture
+def polled_ok(replay, ctgov, lit_env) -> dict:
+    """A store whose watchlist poll went well: every source OK."""
+    from test_europepmc import recent_results
+    from test_pubmed_poll import RECORDED, recorded_articles
+
+    from replay.literature import EuropePmcHandler, EutilsHandler
+
+    replay.route("/eutils", EutilsHandler(recorded_articles(*RECORDED), rate_limit=None))
+    replay.route("/europepmc", EuropePmcHandler(recent_results()))
+    assert hcc("poll", env=lit_env).returncode == 0
+    assert "FAILING" not in hcc("status", env=lit_env).stdout
+    return lit_env
+
+
+def offline_pubmed_and_a_503_from_ctgov(replay, env: dict) -> dict:
+    from replay.server import Fault
+
+    replay.inject("/ctgov/studies", Fault(status=503), times=50)
+    return {**env, "HCCWATCH_EUTILS_URL": "http://no-such-host.invalid/eutils"}
+
+
+def assert_health_untouched(env: dict) -> None:
+    status = hcc("status", env=env).stdout
+    assert "FAILING" not in status and "adhoc-" not in status
+    assert "last poll:" in status and "ok" in status.splitlines()[-2]
+
+
+def test_a_failed_live_search_on_the_command_line_says_what_failed(replay, polled_ok):
+    env = offline_pubmed_and_a_503_from_ctgov(replay, polled_ok)
+    result = hcc("search", "cabozantinib", "--source", "ctgov", "--source", "pubmed", env=env)
+    assert result.returncode == 1
+    shown = result.stdout + result.stderr
+    assert "ClinicalTrials.gov answered 503" in shown
+    assert "PubMed: no internet connection" in shown
+    assert "Nothing found." not in shown
+    assert_health_untouched(polled_ok)
+
+
+def test_a_failed_live_search_on_the_web_page_says_what_failed(replay, polled_ok):
+    env = offline_pubmed_and_a_503_from_ctgov(replay, polled_ok)
+    with web_server(env) as url, httpx.Client(base_url=url) as browser:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/search").text).group(1)
+        started = browser.post("/search", data={"term": "cabozantinib", "csrf_token": token,
+                                                "sources": ["ctgov", "pubmed"]})
+        job = started.headers.get("location") or str(started.url)
+        for _ in range(300):
+            page = browser.get(job).text
+            if "Searching…" not in page:
+                break
+            time.sleep(0.1)
+        status_page = browser.get("/status").text
+    assert "ClinicalTrials.gov answered 503" in page and "no internet connection" in page
+    assert "returned nothing" not in page and ">Done" not in page
+    assert "failing" not in status_page and "adhoc-" not in status_page
+    assert_health_untouched(polled_ok)
+
+
+def test_a_full_disk_mid_poll_is_one_line_and_the_run_is_closed(ctgov, env, settings):
+    import resource
+
+    assert hcc("status", env=env).returncode == 0  # the schema exists, the poll must write more
+    limit = 256 * 1024  # no file may grow past this: the disk is full for the poll's batch
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([*HCCWATCH, "poll", "--source", "ctgov"], capture_output=True,
+                            text=True, timeout=180, env=env, preexec_fn=full_disk)
+    assert result.returncode == 2, result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr and settings.db in last_line
+    assert "disk" in last_line  # SQLite: "database or disk is full" or "disk I/O error"
+    last_poll = json.loads(hcc("status", "--format", "json", env=env).stdout)["last_poll"]
+    assert not last_poll["interrupted"] and last_poll["ok"] is False
+    assert any("disk" in error for error in last_poll["errors"])

@@ -31,6 +31,7 @@ class SourceProgress:
     new: int = 0
     updated: int = 0
     message: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -62,7 +63,13 @@ class Job:
             source.state, source.records = "done", result.fetched
             source.new, source.updated = result.new, result.updated
         elif event.stage == "task_failed":
-            source.state, source.message = "failed", event.error
+            source.state = "failed"
+            source.message, source.detail = event.reason or event.error, event.error
+
+    @property
+    def failures(self) -> list[str]:
+        """What went wrong, in plain words, for each source that failed."""
+        return [p.message for p in self.sources.values() if p.state == "failed"]
 
 
 class Jobs:
