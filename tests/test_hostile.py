@@ -387,9 +387,11 @@ def offline_pubmed_and_a_503_from_ctgov(replay, env: dict) -> dict:
 
 
 def assert_health_untouched(env: dict) -> None:
-    status = hcc("status", env=env).stdout
-    assert "FAILING" not in status and "adhoc-" not in status
-    assert "last poll:" in status and "ok" in status.splitlines()[-2]
+    assert "FAILING" not in hcc("status", env=env).stdout
+    health = json.loads(hcc("status", "--format", "json", env=env).stdout)
+    assert [s["failing"] for s in health["sources"]] == [0, 0, 0]
+    assert not [q for s in health["sources"] for q in s["queries"] if "adhoc" in q["query"]]
+    assert health["last_poll"]["ok"] is True  # still the watchlist's poll
 
 
 def test_a_failed_live_search_on_the_command_line_says_what_failed(replay, polled_ok):
