@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Set up from nothing and run hccwatch's main jobs:
-`python3 tasks.py demo|test|bench|lint|mutate [TARGET...]`.
+`python3 tasks.py demo|run|web|check|test|bench|lint|mutate [ARGS...]`.
+
+demo, run, web, check and the other hccwatch commands (status, findings, show, search, poll,
+digest, serve, install-service) run `.venv/bin/hccwatch COMMAND ARGS`; test runs pytest,
+bench the benchmarks, lint ruff.
 
 Needs only Python 3.11 and pip. The first call creates .venv and installs the project with
 every dependency pinned by constraints.txt; later calls reuse it (reinstalling when
@@ -67,6 +71,9 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "settings": (("hccwatch/settings.py",), ("tests/test_settings.py",)),
 }
 MUTATE_DIR = ROOT / ".mutate"
+TASKS = {"test", "bench", "lint", "mutate"}
+HCCWATCH_COMMANDS = {"demo", "run", "web", "check", "status", "findings", "show", "search", "poll",
+                     "digest", "serve", "install-service"}
 DETECTED = {"killed", "timeout", "caught by type check"}
 
 
@@ -162,9 +169,13 @@ def run(*argv: str) -> int:
 
 def main(argv: list[str]) -> int:
     task, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if task not in {"demo", "test", "bench", "lint", "run", "mutate"}:
+    if task not in TASKS | HCCWATCH_COMMANDS:
+        if task not in ("help", "-h", "--help"):
+            print(f"tasks: unknown task {task!r}; choose one of: "
+                  f"{', '.join(sorted(TASKS | HCCWATCH_COMMANDS))}", file=sys.stderr)
+            return 2
         print(__doc__)
-        return 0 if task == "help" else 2
+        return 0
     ensure_venv()
     if task == "test":
         return run(str(BIN / "python"), "-m", "pytest", *rest)

@@ -51,7 +51,7 @@ class Outcome:
     recipient: str
     status: str  # "sent" | "already_sent" | "failed" | "dry_run" | "test"
     message: str
-    subject: str = ""  # of a dry run's digest
+    subject: str = ""  # of the digest made (a dry run's or a sent one)
 
 
 @dataclass
@@ -191,4 +191,5 @@ def transmit(post: Post, period: Period, letter: Letter) -> Outcome:
     with session_scope(post.engine) as session:
         mark_sent(session, letter)
     return Outcome(letter.recipient, "sent",
-                   f"sent {period.label} to {letter.recipient} via {where}: {letter.rendered.subject}")
+                   f"sent {period.label} to {letter.recipient} via {where}: {letter.rendered.subject}",
+                   letter.rendered.subject)

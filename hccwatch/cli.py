@@ -90,8 +90,9 @@ def findings(app: App, topic: str | None, kind: str | None, source: str | None, 
     from store.queries import describe, list_findings
 
     since_at = parse_since(since)
+    watchlist = app.watchlist  # missing or broken: exit 2 naming it, as every command does
     if topic:
-        app.watchlist.topic(topic)
+        watchlist.topic(topic)
     with session_scope(app.engine) as session:
         rows = list_findings(session, topic=topic, kind=kind, since=since_at, source=source,
                              limit=limit)
@@ -136,6 +137,7 @@ def show(app: App, key: str, fmt: str) -> None:
     from store.queries import get_finding
     from store.queries import show as show_data
 
+    timezone = app.watchlist.timezone  # missing or broken: exit 2, as every command does
     try:
         with session_scope(app.engine) as session:
             finding = get_finding(session, key)
@@ -150,7 +152,7 @@ def show(app: App, key: str, fmt: str) -> None:
     else:
         from hccwatch.showtext import finding_text
 
-        click.echo(printable(finding_text(data, app.watchlist.timezone)))
+        click.echo(printable(finding_text(data, timezone)))
 
 
 @cli.command()

@@ -7,6 +7,7 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,13 +35,25 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def do_poll(app: App, *, sources: tuple[str, ...] = (), topics: tuple[str, ...] = ()) -> Any:
+def do_poll(app: App, *, sources: tuple[str, ...] = (), topics: tuple[str, ...] = (),
+            quiet: bool = False) -> Any:
+    """Poll, showing progress (with `quiet`, only the summary per source), then the summary."""
     from hccwatch.progress import progress_printer
 
-    with progress_printer() as progress:
-        report = app.poll(sources=sources, topics=topics, progress=progress)
+    if quiet:
+        report = app.poll(sources=sources, topics=topics, progress=lambda _event: None)
+    else:
+        with progress_printer() as progress:
+            report = app.poll(sources=sources, topics=topics, progress=progress)
     print_poll_summary(report)
     return report
+
+
+def hccwatch_command() -> str:
+    """How to run hccwatch from this environment: its script's full path (a fresh checkout's
+    .venv/bin is not on PATH), else `python -m hccwatch.cli`."""
+    script = Path(sys.executable).parent / "hccwatch"
+    return str(script) if script.is_file() else f"{sys.executable} -m hccwatch.cli"
 
 
 def print_poll_summary(report: Any) -> None:

@@ -6,13 +6,14 @@ writes this week's digest, all in a demo database separate from the real one."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from hccwatch.app import App
-from hccwatch.commands import do_poll
+from hccwatch.commands import do_poll, hccwatch_command
 from hccwatch.settings import data_dir, load_settings
 from hccwatch.watchlist import Feed, load_watchlist
 from replay.demo import add_feed_routes, add_literature_routes, ctgov_studies
@@ -35,6 +36,7 @@ def demo_app(server: ReplayServer, db: Path, feeds: list[tuple[str, str, str]]) 
     settings = dataclasses.replace(
         base, db=str(db), ctgov_url=f"{server.url}/ctgov", eutils_url=f"{server.url}/eutils",
         europepmc_url=f"{server.url}/europepmc", smtp_host=None, outbox=str(db.parent / "demo-outbox"),
+        mail_from="hccwatch-demo@example.org", mail_to=("family@example.org",),
         ctgov_rate=20.0, ncbi_rate=3.0, feed_rate=20.0, retry_base=0.2)
     watchlist = dataclasses.replace(
         load_watchlist(settings.watchlist),
@@ -60,21 +62,24 @@ def run_demo(*, keep: bool = False, db: Path | None = None) -> int:
                    "and news (NCT99000001-3 are not real studies)")
         click.echo(f"replay server {server.url}; demo database {db}")
         heading("Week 1: first poll of every source")
-        first = do_poll(app)
+        first = do_poll(app, quiet=True)
         handler.studies = ctgov_studies("week2", today=today)
         heading("Week 2: the registry changed; polling again")
-        second = do_poll(app)
+        second = do_poll(app, quiet=True)
         show_results(app)
         digest_ok = write_digest(app, db.parent / "demo-digest")
-    click.echo(f"\nBrowse it: HCCWATCH_DB={db} hccwatch web   (or `hccwatch findings`, "
-               "`hccwatch show NCT99000001`)")
+    command = hccwatch_command()
+    click.echo(f"\nBrowse it: HCCWATCH_DB={shlex.quote(str(db))} {command} web\n"
+               f"  then open http://127.0.0.1:8765/ (or, with the same HCCWATCH_DB: "
+               f"`{command} findings`, `{command} show NCT99000001`)")
     return 0 if first.ok and second.ok and digest_ok else 1
 
 
 def show_results(app: App) -> None:
     from hccwatch.commands import findings_table
+    from hccwatch.showtext import change_line
     from store.queries import describe, list_findings, show
-    from store.vocab import site_contacts
+    from store.vocab import code_text, site_contacts
 
     with session_scope(app.engine, write=False) as session:
         rows = list_findings(session)
@@ -83,24 +88,24 @@ def show_results(app: App) -> None:
         heading("What changed in week 2")
         for finding in rows:
             for change in show(session, finding)["changes"]:
-                click.echo(f"{finding.key}: {change['field']}: {change['old'] or '—'} -> "
-                           f"{change['new']} [{change['significance']}]")
+                click.echo(f"{finding.key}: {change_line(change)}")
         heading("Trial sites in watched places")
         for finding in rows:
             for site in finding.watched_sites:
                 contact = "; ".join(site_contacts(site))
-                click.echo(f"{finding.key}: {site['place']} — {site['facility']} ({site['status']})"
+                click.echo(f"{finding.key}: {site['place']} — {site['facility']} ({code_text(site['status'])})"
                            + (f"; contact {contact}" if contact else ""))
 
 
 def write_digest(app: App, out: Path) -> bool:
-    """This week's digest as files (a dry run: nothing is sent or marked)."""
+    """This week's digest, into the demo's outbox and its ledger (the demo has no mail server:
+    nothing is mailed), with its files in `out`; so the demo's /digests page shows it."""
     from digests.deliver import make_digest
     from digests.period import Period
 
     this_week = Period.containing(datetime.now(UTC), app.watchlist.timezone).label
-    report = make_digest(app.post(), this_week, dry_run=True, out=out)
-    heading(f"This week's digest ({report.period})")
+    report = make_digest(app.post(), this_week, out=out)
+    heading(f"This week's digest ({report.period}; into the demo outbox, not mailed)")
     for outcome in report.outcomes:
         click.echo(outcome.message)
         if outcome.subject:

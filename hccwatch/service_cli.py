@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from hccwatch.commands import hccwatch_command
+
 UNIT_NAME = "hccwatch.service"
 AGENT_LABEL = "org.hccwatch.serve"
 
@@ -29,10 +31,7 @@ class Service:
 
 def serve_command() -> list[str]:
     """This environment's `hccwatch serve` (the venv's script, else python -m hccwatch.cli)."""
-    script = Path(sys.executable).parent / "hccwatch"
-    if script.is_file():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "hccwatch.cli", "serve"]
+    return [*shlex.split(hccwatch_command()), "serve"]
 
 
 def _systemd_quote(word: str) -> str:

@@ -84,9 +84,13 @@ def _changes(lines: list[str], data: dict[str, Any], timezone: str | None) -> No
     changes = data.get("changes") or []
     lines += ["", "Changes:" if changes else "No changes recorded since first seen."]
     for change in changes:
-        lines.append(f"  {local_minute(change['seen_at'], timezone)}  {field_label(change['field'])}: "
-                     f"{code_text(change['old'])} -> {code_text(change['new'])}  "
-                     f"[{change['significance']}]")
+        lines.append(f"  {local_minute(change['seen_at'], timezone)}  {change_line(change)}")
+
+
+def change_line(change: dict[str, Any]) -> str:
+    """`Trial status · 试验状态: Not yet recruiting · 尚未招募 -> Recruiting · 招募中  [recruiting]`"""
+    return (f"{field_label(change['field'])}: {code_text(change['old'])} -> "
+            f"{code_text(change['new'])}  [{change['significance']}]")
 
 
 def _wrap(text: str, width: int = 78) -> str:

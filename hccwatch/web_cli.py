@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,9 +97,27 @@ def web(app: App, host: str, port: int, allow_remote: bool) -> None:
 
     _ = app.watchlist  # a broken watchlist fails here, with its line number, not in the browser
     application = web_app(app.settings, trusted_hosts=None if allow_remote else trusted_hosts(host))
+    sock = listening_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"hccwatch: serving http://{shown}:{port}/ (Ctrl+C stops)", err=True)
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(application, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The address bound before anything is said: a taken port is one clear line (exit 2)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        hint = ("something else (another `hccwatch web`?) already uses it; choose another "
+                "with --port" if error.errno == errno.EADDRINUSE else error.strerror)
+        raise click.UsageError(f"cannot listen on {host} port {port}: {hint}") from None
+    sock.listen(128)
+    return sock
 
 
 @click.command()

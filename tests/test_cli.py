@@ -142,10 +142,22 @@ def test_demo_runs_offline_and_shows_changes(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "NCT99000001" in out
-    assert "status: NOT_YET_RECRUITING -> RECRUITING [recruiting]" in out
+    assert "Trial status · 试验状态: Not yet recruiting · 尚未招募 -> Recruiting · 招募中  [recruiting]" in out
     assert "Zhongshan Hospital, Fudan University" in out and "watched_site" in out
     assert "Fred Hutchinson Cancer Center" in out
-    assert "TERMINATED [stopped]" in out
-    assert (tmp_path / "data" / "hccwatch" / "demo.sqlite3").exists()
+    assert "Terminated · 已终止  [stopped]" in out
+    assert len(out.splitlines()) < 120 and "fetched" not in result.stderr  # concise: no progress lines
+    browse = next(line for line in out.splitlines() if line.startswith("Browse it: "))
+    assert f"{Path(sys.executable).parent / 'hccwatch'} web" in browse  # runnable as printed
+    demo_db = tmp_path / "data" / "hccwatch" / "demo.sqlite3"
+    assert demo_db.exists()
+    from fastapi.testclient import TestClient
+
+    from hccwatch.settings import Settings
+    from hccwatch.web_cli import web_app
+
+    with TestClient(web_app(Settings(db=str(demo_db)))) as client:  # the page the hint opens
+        archive = client.get("/digests").text
+    assert "No digest has been made yet" not in archive and "family@example.org" in archive
     subject = next(line for line in out.splitlines() if line.startswith("subject: "))
     assert "trial updates" in subject and "试验更新" in subject  # the whole bilingual subject
