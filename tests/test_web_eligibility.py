@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from assess.eligibility import screen
 from hccwatch.web_cli import web_app
 from sources.records import Record
 from store.db import session_scope
+from store.models import Finding
 from store.upsert import upsert_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eligibility"
@@ -107,15 +109,14 @@ def test_articles_have_no_eligibility_section(client):
 
 def test_a_stored_verdict_is_shown_as_stored(settings, engine, client):
     """When the pipeline has stored the verdict (Finding.eligibility), the page shows that one."""
-    from store.models import Finding
     with session_scope(engine) as session:
-        finding = session.query(Finding).filter(Finding.key == "NCT09999999").one()
+        finding = session.exec(select(Finding).where(Finding.key == "NCT09999999")).one()
         if not hasattr(finding, "eligibility"):
             pytest.skip("this store has no eligibility column yet")
     stored = screen({"eligibility_criteria": "Inclusion Criteria:\n\n* Age 18-75"},
                     client.app.state.site.watchlist().patient, today=SEEN.date())
     with session_scope(engine) as session:
-        finding = session.query(Finding).filter(Finding.key == "NCT09999999").one()
+        finding = session.exec(select(Finding).where(Finding.key == "NCT09999999")).one()
         finding.eligibility = stored.to_json()
     text = text_of(section(client.get("/findings/NCT09999999").text))
     assert "Age 18-75" in text and "ECOG 0-1" not in text and "computed for this page" not in text
