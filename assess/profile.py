@@ -20,6 +20,11 @@ PATIENT_KEYS = {"label", "label_zh", "birth_year", "sex", "diagnosis", "bclc", "
                 "ecog", "hbv", "hcv", "vascular_invasion", "extrahepatic", "prior_treatments",
                 "no_prior", "progressed_after", "measurable_disease", "notes"}
 TREATMENT_KEYS = {"kind", "date", "drugs", "notes"}
+# The facts the pre-screen asks about, as people name them (for "what is still unknown").
+FACT_NAMES = {"birth_year": "birth year", "sex": "sex", "diagnosis": "diagnosis",
+              "bclc": "BCLC stage", "child_pugh_class": "Child-Pugh", "ecog": "ECOG",
+              "hbv": "hepatitis B", "hcv": "hepatitis C", "vascular_invasion": "vascular invasion",
+              "extrahepatic": "spread outside the liver", "measurable_disease": "measurable lesion"}
 _DATE_RE = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 _CHILD_PUGH_RE = re.compile(r"^([ABC])(\d{1,2})?$")
 
@@ -65,6 +70,19 @@ class Patient:
 
     def treatments(self, kind: str) -> tuple[Treatment, ...]:
         return tuple(t for t in self.prior_treatments if t.kind == kind)
+
+    def facts(self) -> tuple[list[str], list[str]]:
+        """(known, unknown): what the profile states and what it leaves open, in plain words."""
+        known = [name for key, name in FACT_NAMES.items() if getattr(self, key) is not None]
+        unknown = [name for key, name in FACT_NAMES.items() if getattr(self, key) is None]
+        known += [f"{_shown(t.kind)} {t.date or '(no date)'}" for t in self.prior_treatments]
+        known += [f"progressed after {_shown(kind)}" for kind in self.progressed_after]
+        known += [f"no {_shown(kind)}" for kind in self.no_prior]
+        return known, unknown
+
+
+def _shown(kind: str) -> str:
+    return kind.upper() if kind in ("tace", "tare", "haic") else kind
 
 
 def patient_from_table(table: Mapping[str, Any]) -> Patient:

@@ -34,6 +34,9 @@ def describe_watchlist(path: str, found: Report) -> Watchlist | None:
         return None
     places = ", ".join(p.name for p in watchlist.places) or "none"
     found.lines.append(f"Watchlist: {path}: {len(watchlist.topics)} topics; places: {places}")
+    known, unknown = watchlist.patient.facts()
+    found.lines.append(f"Patient (for the eligibility pre-screen): known: {', '.join(known) or 'nothing'}; "
+                       f"unknown, asked of the doctor: {', '.join(unknown) or 'nothing'}")
     found.lines.append(f"Digest: every {watchlist.digest_weekday.capitalize()} at "
                        f"{watchlist.digest_hour:02d}:00 {watchlist.timezone} (the computer must be "
                        f"on and `hccwatch serve` running then)")

@@ -3,6 +3,7 @@ and a broken value fails with the file, the line of its key and the reason, as t
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,14 @@ def test_cli_reports_a_broken_patient_in_one_line(tmp_path, env):
                             text=True, timeout=120, env={**env, "HCCWATCH_WATCHLIST": str(path)})
     assert result.returncode == 2
     assert result.stderr.strip() == f"hccwatch: {path}:6: patient.ecog: 9 is not a whole number 0-4"
+
+
+def test_check_says_what_the_pre_screen_knows_and_what_it_will_ask(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HCCWATCH_", "NCBI_"))}
+    env.update(HCCWATCH_WATCHLIST=str(BUNDLED), HCCWATCH_DB=str(tmp_path / "h.sqlite3"))
+    result = subprocess.run([sys.executable, "-m", "hccwatch.cli", "check"], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=tmp_path)
+    assert ("Patient (for the eligibility pre-screen): known: diagnosis, hepatitis B, TACE 2021-07, "
+            "TACE 2021-08, progressed after TACE, no systemic; unknown, asked of the doctor: birth "
+            "year, sex, BCLC stage, Child-Pugh, ECOG, hepatitis C, vascular invasion, spread outside "
+            "the liver, measurable lesion") in result.stdout
