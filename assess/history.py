@@ -116,7 +116,7 @@ _NOT_HISTORY = fast(
     r"vaccin|steroid|anticoagul|antivir|hbv|hcv|hepatitis|stem cell|bone marrow transplant|"
     r"measurable|target lesion|untreated lesion|lesions? (?:that|which) (?:has|have)|gliadel|steril|"
     r"pregnan|contracept|childbearing|basal cell|squamous cell|in situ|skin cancer|prostat|"
-    r"glioma|glioblastoma|\bhgg\b|astrocytoma|nitrosourea")
+    r"glioma|glioblastoma|\bhgg\b|astrocytoma|nitrosourea|target area|throughout|remnant liver")
 _PLAN = fast(
     r"candidate|eligible (?:for|to)|ineligible|not eligible|suitable|unsuitable|amenable|not applicable|"
     r"refus\w*|declin\w*|indicated for|planned|scheduled|will (?:undergo|receive|be treated)|intend|"
