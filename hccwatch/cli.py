@@ -1,5 +1,5 @@
 """The `hccwatch` command line (the contract in DESIGN.md). Exit codes: 0 all fine, 1 some
-source failed (the rest still stored), 2 bad usage or bad configuration."""
+source failed (the rest still stored), 2 bad usage, bad configuration or an unusable database."""
 
 from __future__ import annotations
 
