@@ -48,6 +48,9 @@ class Settings:
     retry_attempts: int = 5
     retry_base: float = 1.0
     backfill_days: int = 730
+    # Each incremental window starts this many days before the stored watermark: sources date
+    # records earlier than they become visible (time zones, indexing delays); repeats merge.
+    lookback_days: int = 3
 
     @property
     def effective_ncbi_rate(self) -> float:
@@ -142,6 +145,9 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"{env_name(name)}: must be greater than zero, got {value}")
+    for name in ("backfill_days", "lookback_days"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{env_name(name)}: must not be negative, got {getattr(settings, name)}")
     if not 0 < settings.smtp_port < 65536:
         raise ConfigError(f"HCCWATCH_SMTP_PORT: not a TCP port: {settings.smtp_port}")
     for address in settings.mail_to:

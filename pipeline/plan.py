@@ -64,7 +64,7 @@ def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
 
     def pages(query: dict[str, str]) -> Pages:
         return lambda cursor, _run_started: clinicaltrials.fetch_since(
-            client, settings.ctgov_url, query, cursor)
+            client, settings.ctgov_url, query, cursor, lookback_days=settings.lookback_days)
 
     return [Task("ctgov", topic.id, describe_query(topic.ctgov),
                  paged("ctgov", topic.id, pages(topic.ctgov), progress), topic=topic.id)
@@ -79,7 +79,8 @@ def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
 
     def pages(term: str) -> Pages:
         return lambda cursor, run_started: pubmed.fetch_since(
-            eutils, term, cursor, today=run_started.date(), backfill_days=settings.backfill_days)
+            eutils, term, cursor, today=run_started.date(), backfill_days=settings.backfill_days,
+            lookback_days=settings.lookback_days)
 
     return [Task("pubmed", topic.id, topic.pubmed,
                  paged("pubmed", topic.id, pages(topic.pubmed), progress), topic=topic.id)
@@ -93,7 +94,7 @@ def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
     def pages(query: str) -> Pages:
         return lambda cursor, run_started: europepmc.fetch_since(
             client, settings.europepmc_url, query, cursor, today=run_started.date(),
-            backfill_days=settings.backfill_days)
+            backfill_days=settings.backfill_days, lookback_days=settings.lookback_days)
 
     return [Task("europepmc", topic.id, topic.europepmc,
                  paged("europepmc", topic.id, pages(topic.europepmc), progress), topic=topic.id)

@@ -13,7 +13,16 @@ from typing import Any
 
 from sources.http import HttpClient, ParseError, SourceError, TooLarge
 from sources.jsonshape import cursor, load_object, text, texts, whole
-from sources.records import Contact, Location, ParsedPage, Record, find_nct_ids, nct_url, parse_each
+from sources.records import (
+    Contact,
+    Location,
+    ParsedPage,
+    Record,
+    find_nct_ids,
+    nct_url,
+    parse_each,
+    since_day,
+)
 
 SOURCE = "ctgov"
 QUERY_AREAS = ("cond", "intr", "term", "locn")
@@ -77,10 +86,11 @@ def build_params(query: Mapping[str, str], *, since: str | None, page_size: int 
 
 
 def fetch_since(client: HttpClient, base_url: str, query: Mapping[str, str],
-                cursor: str | None) -> Iterator[ParsedPage]:
-    """Every page of the query's studies last updated on or after `cursor` (YYYY-MM-DD, see
-    records.day_cursor; None: all of them)."""
-    return fetch_pages(client, base_url, build_params(query, since=cursor))
+                cursor: str | None, *, lookback_days: int = 0) -> Iterator[ParsedPage]:
+    """Every page of the query's studies last updated on or after `lookback_days` before the
+    cursor's day (see records.since_day; no cursor: all of them)."""
+    since = since_day(cursor, lookback_days)
+    return fetch_pages(client, base_url, build_params(query, since=since and since.isoformat()))
 
 
 def fetch_pages(client: HttpClient, base_url: str, params: Mapping[str, str]) -> Iterator[ParsedPage]:

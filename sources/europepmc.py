@@ -35,10 +35,10 @@ def build_params(query: str, *, start: date, end: date, page_size: int = PAGE_SI
 
 
 def fetch_since(client: HttpClient, base_url: str, query: str, cursor: str | None, *,
-                today: date, backfill_days: int) -> Iterator[ParsedPage]:
-    """Every page of the query's records first indexed from the cursor's day (see
-    literature.window_start) to `today`."""
-    start = window_start(cursor, today, backfill_days)
+                today: date, backfill_days: int, lookback_days: int = 0) -> Iterator[ParsedPage]:
+    """Every page of the query's records first indexed from `lookback_days` before the cursor's
+    day (see literature.window_start) to `today`."""
+    start = window_start(cursor, today, backfill_days, lookback_days)
     return fetch_pages(client, base_url, build_params(query, start=start, end=today))
 
 

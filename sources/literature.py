@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 from lxml import etree
 
+from sources.records import since_day
+
 SAFE_PARSER = etree.XMLParser(  # never resolves entities or fetches anything
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 LANGS = {"eng": "en", "chi": "zh", "jpn": "ja", "fre": "fr", "ger": "de", "spa": "es",
@@ -46,11 +48,8 @@ def lang_of(languages: list[str]) -> str | None:
     return LANGS.get(languages[0], languages[0]) if languages else None
 
 
-def window_start(cursor: str | None, today: date, backfill_days: int) -> date:
-    """The first entry day to ask for: the stored watermark, else `backfill_days` back."""
-    if cursor:
-        try:
-            return date.fromisoformat(cursor)
-        except ValueError:
-            pass  # a cursor from an older format: fall back to a full backfill
-    return today - timedelta(days=backfill_days)
+def window_start(cursor: str | None, today: date, backfill_days: int,
+                 lookback_days: int = 0) -> date:
+    """The first entry day to ask for: `lookback_days` before the stored watermark (see
+    records.since_day), else `backfill_days` back."""
+    return since_day(cursor, lookback_days) or today - timedelta(days=backfill_days)

@@ -127,10 +127,11 @@ def fetch_batches(eutils: Eutils, term: str, start: date, end: date, *,
 
 
 def fetch_since(eutils: Eutils, term: str, cursor: str | None, *, today: date,
-                backfill_days: int) -> Iterator[ParsedPage]:
-    """Every record of `term` entered from the cursor's day (see literature.window_start) to
-    `today`, one page per efetch batch."""
-    for batch in fetch_batches(eutils, term, window_start(cursor, today, backfill_days), today):
+                backfill_days: int, lookback_days: int = 0) -> Iterator[ParsedPage]:
+    """Every record of `term` entered from `lookback_days` before the cursor's day (see
+    literature.window_start) to `today`, one page per efetch batch."""
+    start = window_start(cursor, today, backfill_days, lookback_days)
+    for batch in fetch_batches(eutils, term, start, today):
         yield read_batch(batch)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 KINDS = ("trial", "article", "preprint", "news")
@@ -104,6 +104,16 @@ def day_cursor(run_started: datetime) -> str:
     """The cursor a date-filtered source stores after a poll: the day the run started (never
     later, so what was updated during the run is asked for again next time)."""
     return run_started.date().isoformat()
+
+
+def since_day(cursor: str | None, lookback_days: int = 0) -> date | None:
+    """The first day an incremental poll asks for: `lookback_days` before the stored day
+    cursor, because sources date records earlier than they show them (time zones, indexing
+    delays) and what is asked for twice merges. None without a usable cursor."""
+    try:
+        return date.fromisoformat(cursor) - timedelta(days=lookback_days) if cursor else None
+    except ValueError:
+        return None  # a cursor from an older format
 
 
 def parse_each(items: Iterable[Any], parse: Callable[[Any], Record],

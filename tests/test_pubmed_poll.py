@@ -121,7 +121,8 @@ def test_second_poll_starts_at_the_watermark_and_changes_nothing(engine, lit_set
     assert report.ok and report.results["pubmed"].new == 0 and report.results["pubmed"].changes == 0
     assert article_count(engine) == before
     last = replay.requests("/eutils/esearch.fcgi")[-1]
-    assert last.params["mindate"] == TODAY.strftime("%Y/%m/%d")
+    since = TODAY - timedelta(days=lit_settings.lookback_days)  # the watermark, less the lookback
+    assert last.params["mindate"] == since.strftime("%Y/%m/%d")
 
 
 def test_retraction_seen_on_a_re_poll_records_a_change(engine, lit_settings, lit_watchlist, eutils):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from hccwatch.settings import ConfigError
+from hccwatch.settings import ConfigError, load_settings
 from hccwatch.watchlist import load_watchlist
 
 BUNDLED = load_watchlist.__globals__["Path"](__file__).parents[1] / "hccwatch" / "watchlist.toml"
@@ -62,3 +64,10 @@ def test_topic_weights_rank_options_above_the_disease(tmp_path):
     context = plain.relevance_context()
     assert [t.weight for t in plain.topics] == [None, None]  # not given: unknown, not invented
     assert context.topics["a"].effective_weight < context.topics["b"].effective_weight == 1
+
+
+def test_lookback_days_is_a_setting_and_never_negative():
+    assert load_settings({"HCCWATCH_LOOKBACK_DAYS": "5"}, dotenv=Path("/nonexistent")).lookback_days == 5
+    assert load_settings({}, dotenv=Path("/nonexistent")).lookback_days == 3
+    with pytest.raises(ConfigError, match="HCCWATCH_LOOKBACK_DAYS: must not be negative"):
+        load_settings({"HCCWATCH_LOOKBACK_DAYS": "-1"}, dotenv=Path("/nonexistent"))
