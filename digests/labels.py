@@ -16,6 +16,8 @@ SIGNIFICANCE = {
     "recruiting": ("Now recruiting", "现已开始招募", 1),
     "results": ("Results posted", "已公布结果", 2),
     "retraction": ("Retracted", "已撤稿", 0),
+    "concern": ("Expression of concern", "关注声明", 1),
+    "correction": ("Correction published", "已发布更正", 4),
     "stopped": ("Stopped", "已停止", 3),
     "completed": ("Completed", "已完成", 5),
     "status": ("Status changed", "状态变更", 6),

@@ -116,6 +116,7 @@ class SourceHealth:
     last_success: str | None
     polls: int
     failures: int
+    warnings: tuple[str, ...] = ()  # "PubMed ignored 'QL-1706' (not found) in topic ql1706"
 
     @property
     def state(self) -> str:

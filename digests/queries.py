@@ -13,7 +13,7 @@ from digests.labels import one_line, source_name
 from digests.model import Mention, SourceHealth
 from digests.period import Period
 from store.models import Finding, PollRun, SourceState
-from store.queries import linked
+from store.queries import linked, source_warnings
 from store.vocab import aware, minute_text, safe_url
 
 
@@ -49,13 +49,14 @@ def source_health(session: Session, period: Period) -> list[SourceHealth]:
     states: dict[str, list[SourceState]] = defaultdict(list)
     for state in session.exec(select(SourceState).order_by(col(SourceState.source))):
         states[state.source].append(state)
-    health = [_health(source, rows, period, polls[source], failures[source])
+    warned = source_warnings(session)
+    health = [_health(source, rows, period, polls[source], failures[source], warned)
               for source, rows in states.items()]
     return sorted(health, key=lambda h: h.source)
 
 
 def _health(source: str, rows: list[SourceState], period: Period, polls: int,
-            failures: int) -> SourceHealth:
+            failures: int, warned: dict[tuple[str, str], list[str]]) -> SourceHealth:
     successes = [aware(r.last_success_at) for r in rows if r.last_success_at]
     errors = [r for r in rows if r.last_error_at and period.start <= aware(r.last_error_at) < period.end]
     if any(period.start <= s < period.end for s in successes):
@@ -64,4 +65,5 @@ def _health(source: str, rows: list[SourceState], period: Period, polls: int,
     return SourceHealth(
         source=source_name(source),
         last_success=minute_text(period.local(last)) if last else None,
-        polls=polls, failures=max(failures, 1 if errors else 0))
+        polls=polls, failures=max(failures, 1 if errors else 0),
+        warnings=tuple(f"{w} in topic {r.query}" for r in rows for w in warned.get((source, r.query), ())))

@@ -97,11 +97,31 @@ def try_mail_server(settings: Settings, found: Report) -> None:
     found.lines.append(f"Mail server check: {where} reachable, {done}; nothing was sent")
 
 
+def describe_query_warnings(settings: Settings, found: Report) -> None:
+    """What the sources said they ignored of the watchlist's queries on the last poll (read
+    from an existing store; none yet: nothing to say)."""
+    if not Path(settings.db).is_file():
+        return
+    from store.db import open_engine, session_scope
+    from store.queries import source_warnings
+
+    engine = open_engine(settings.db)
+    try:
+        with session_scope(engine, write=False) as session:
+            warned = source_warnings(session)
+    finally:
+        engine.dispose()
+    for (source, query), warnings in sorted(warned.items()):
+        found.notes.extend(f"watchlist topic {query}: {warning} on the last {source} poll; "
+                           f"fix the topic's {source} query" for warning in warnings)
+
+
 def run_check(settings: Settings, *, offline: bool) -> Report:
     found = Report()
     found.lines.append(f"Database (HCCWATCH_DB): {settings.db}")
     describe_watchlist(settings.watchlist, found)
     describe_ncbi(settings, found)
+    describe_query_warnings(settings, found)
     describe_mail(settings, found)
     if settings.smtp_host and not offline:
         try_mail_server(settings, found)

@@ -109,11 +109,14 @@ def health_text(data: dict[str, Any], timezone: str | None = None) -> str:
     lines = []
     for source in data["sources"]:
         state = "OK" if not source["failing"] else f"FAILING ({source['failing']} queries)"
+        if source.get("warnings"):
+            state += f", {source['warnings']} warning(s)"
         lines.append(f"{source['source']}: {state}; last success {at(source['last_success_at'])}")
         for query in source["queries"]:
             if query["last_error"]:
                 lines.append(f"  {query['query']}: {query['consecutive_failures']} failure(s) in a row, "
                              f"last at {at(query['last_error_at'])}: {query['last_error']}")
+            lines.extend(f"  {query['query']}: warning: {w}" for w in query.get("warnings", ()))
     poll = data["last_poll"]
     if poll:
         outcome = "interrupted" if poll["interrupted"] else ("ok" if poll["ok"] else "with failures")

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -19,15 +21,20 @@ from hccwatch.watchlist import Watchlist
 from pipeline.events import Progress, ProgressEvent, Stage, ignore, source_failure
 from pipeline.tagging import Tagger
 from sources.http import SourceError, redact
-from sources.records import Record
+from sources.records import ParsedPage, Record
 from store.db import StoreError, session_scope, utcnow
-from store.ingest import BatchResult, ingest_batch
+from store.ingest import BatchResult, ingest_batch, ingest_records
 from store.models import PollRun
-from store.state import get_state, record_failure
+from store.state import commit_batch, get_state, in_baseline, record_failure, set_warnings
 from store.stories import assign_stories
 
 MAX_PARALLEL = 4
 log = logging.getLogger("hccwatch.poll")
+PREFETCH = 2  # pages fetched ahead of the one being stored: bounds a task's memory
+T = TypeVar("T")
+# A page as a source yields it, or a callable that reads one (PubMed hands over the raw
+# efetch answer, so the parse runs on the storing thread and never delays the next request).
+Page = ParsedPage | Callable[[], ParsedPage]
 
 
 @dataclass
@@ -43,6 +50,12 @@ class Fetch:
     errors: list[str] = field(default_factory=list)
     # The fetcher already tagged the records (feeds do, to drop items about no topic).
     tagged: bool = False
+    # What the source said it did not search for; replaces the query's earlier warnings.
+    warnings: list[str] = field(default_factory=list)
+    # Instead of `records`: pages fetched one after another on a thread of their own while
+    # the ones before are read and stored, each page in its own transaction; the cursor (and
+    # the success mark) is stored after the last, so a poll killed midway asks again.
+    pages: Iterable[Page] | None = None
 
 
 Fetcher = Callable[[str | None, datetime], Fetch]
@@ -114,25 +127,114 @@ Runner = Callable[[Sequence[Task], TaskContext], Iterable[tuple[Task, Outcome]]]
 def attempt_task(task: Task, context: TaskContext) -> BatchResult:
     """Fetch and store one task once; a SourceError is raised for the caller to retry or record."""
     with session_scope(context.engine, write=False) as session:
-        cursor = get_state(session, source=task.source, query=task.query).cursor
+        state = get_state(session, source=task.source, query=task.query)
+        cursor, baseline = state.cursor, in_baseline(state)
     context.progress(task.event("task_started"))
     fetched = task.fetch(cursor, context.run_started)
-    for record in () if fetched.tagged else fetched.records:
-        context.tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
-    with session_scope(context.engine) as session:
-        result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
-                              seen_at=context.run_started, cursor=fetched.cursor,
-                              error=redact("; ".join(fetched.errors)) if fetched.errors else None)
-        state = get_state(session, source=task.source, query=task.query)
-        for name, value in fetched.state_updates.items():
-            setattr(state, name, value)
-        session.add(state)
+    if fetched.pages is None:
+        result = _store_whole(task, fetched, context)
+    else:
+        result = _store_pages(task, fetched, baseline, context)
     result.skipped.extend(fetched.skipped)
     result.errors.extend(fetched.errors)
     context.progress(task.event("task_done", result=result))
     for error in fetched.errors:
         context.progress(task.event("task_failed", error=task.failure(error)))
     return result
+
+
+def _tag(task: Task, records: Iterable[Record], context: TaskContext) -> None:
+    for record in records:
+        context.tagger.tag(record, found_by=task.topic, query=task.label if task.topic else None)
+
+
+def _error(fetched: Fetch) -> str | None:
+    return redact("; ".join(fetched.errors)) if fetched.errors else None
+
+
+def _store_whole(task: Task, fetched: Fetch, context: TaskContext) -> BatchResult:
+    """Store what the task fetched together with its cursor, in one transaction."""
+    _tag(task, () if fetched.tagged else fetched.records, context)
+    with session_scope(context.engine) as session:
+        result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
+                              seen_at=context.run_started, cursor=fetched.cursor,
+                              error=_error(fetched))
+        _finish(session, task, fetched, context)
+    return result
+
+
+def _store_pages(task: Task, fetched: Fetch, baseline: bool, context: TaskContext) -> BatchResult:
+    """Read and store each page while the next ones are fetched (at most PREFETCH ahead), each
+    record once; then the cursor. A page that could not be read is a failure of the task."""
+    result, known = BatchResult(), set()
+    for number, item in enumerate(prefetched(fetched.pages or (), PREFETCH), 1):
+        page = item() if callable(item) else item
+        records = [r for r in page.records if r.key not in known]
+        known.update(r.key for r in records)
+        _tag(task, records, context)
+        with session_scope(context.engine) as session:
+            ingest_records(session, records, seen_at=context.run_started, baseline=baseline,
+                           result=result)
+        fetched.skipped.extend(page.skipped)
+        fetched.errors.extend([page.error] if page.error else [])
+        fetched.warnings.extend(w for w in page.warnings if w not in fetched.warnings)
+        context.progress(task.event("page", page=number, records=len(known), total=page.total))
+    with session_scope(context.engine) as session:
+        state = get_state(session, source=task.source, query=task.query)
+        commit_batch(state, at=context.run_started, count=result.fetched, cursor=fetched.cursor,
+                     error=_error(fetched))
+        session.add(state)
+        _finish(session, task, fetched, context)
+    return result
+
+
+def _finish(session: Any, task: Task, fetched: Fetch, context: TaskContext) -> None:
+    state = get_state(session, source=task.source, query=task.query)
+    for name, value in fetched.state_updates.items():
+        setattr(state, name, value)
+    session.add(state)
+    set_warnings(session, source=task.source, query=task.query, warnings=fetched.warnings,
+                 at=context.run_started)
+
+
+def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
+    """`items`, produced on a thread of their own at most `depth` ahead of the consumer. An
+    exception there is raised here, in its place; a consumer that stops stops the producer."""
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over((True, item)):
+                    return
+        except BaseException as error:  # noqa: BLE001 (handed to the consumer, raised there)
+            hand_over((False, error))
+            return
+        hand_over((False, None))
+
+    producer = threading.Thread(target=produce, name="poll-fetch", daemon=True)
+    producer.start()
+    try:
+        while True:
+            more, value = slots.get()
+            if not more:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        producer.join()
 
 
 def record_task_failure(task: Task, error: SourceError, context: TaskContext) -> SourceError:

@@ -10,13 +10,16 @@ from datetime import datetime
 
 from hccwatch.settings import ConfigError, Settings
 from hccwatch.watchlist import Feed, Watchlist
-from pipeline.engine import Fetch, Fetcher, Task
+from pipeline.engine import Fetch, Fetcher, Page, Task
 from pipeline.events import Progress, ProgressEvent
 from pipeline.tagging import Tagger
 from sources import clinicaltrials, europepmc, feeds, pubmed
 from sources.http import HttpClient, RetryPolicy, make_client
-from sources.records import ParsedPage, Record, day_cursor
-from store.db import utcnow
+from sources.records import Record, day_cursor
+from store.db import open_engine, session_scope, utcnow
+from store.queries import stored_ids
+
+MODIFIED = "modified"  # the query name of PubMed's sweep of stored papers
 
 
 def client_for(settings: Settings, rate: float, *, ncbi: bool = False) -> HttpClient:
@@ -30,31 +33,14 @@ def describe_query(query: dict[str, str]) -> str:
     return " ".join(f"{area}={value!r}" for area, value in query.items())
 
 
-def gather_pages(pages: Iterable[ParsedPage], *, cursor: str, source: str, label: str,
-                 progress: Progress) -> Fetch:
-    """Page after page into one Fetch (each record once), showing progress per page; a page
-    that could not be read is noted as a failure of the task."""
-    result = Fetch([], cursor=cursor)
-    known: set[str] = set()
-    for number, page in enumerate(pages, 1):
-        result.records.extend(r for r in page.records if r.key not in known)
-        known.update(r.key for r in page.records)
-        result.skipped.extend(page.skipped)
-        result.errors.extend([page.error] if page.error else [])
-        progress(ProgressEvent("page", source=source, label=label, page=number,
-                               records=len(result.records), total=page.total))
-    return result
+Pages = Callable[[str | None, datetime], Iterable[Page]]
 
 
-Pages = Callable[[str | None, datetime], Iterable[ParsedPage]]
-
-
-def paged(source: str, label: str, pages: Pages, progress: Progress) -> Fetcher:
-    """A Fetcher over a source's pages "since" the stored cursor; the next cursor is the
-    day the run started."""
+def paged(pages: Pages) -> Fetcher:
+    """A Fetcher over a source's pages "since" the stored cursor (stored page by page while
+    the next are fetched); the next cursor is the day the run started."""
     def fetch(cursor: str | None, run_started: datetime) -> Fetch:
-        return gather_pages(pages(cursor, run_started), cursor=day_cursor(run_started),
-                            source=source, label=label, progress=progress)
+        return Fetch([], cursor=day_cursor(run_started), pages=pages(cursor, run_started))
     return fetch
 
 
@@ -67,7 +53,7 @@ def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             client, settings.ctgov_url, query, cursor, lookback_days=settings.lookback_days)
 
     return [Task("ctgov", topic.id, describe_query(topic.ctgov),
-                 paged("ctgov", topic.id, pages(topic.ctgov), progress), topic=topic.id)
+                 paged(pages(topic.ctgov)), topic=topic.id)
             for topic in watchlist.topics if topic.ctgov]
 
 
@@ -82,9 +68,27 @@ def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             eutils, term, cursor, today=run_started.date(), backfill_days=settings.backfill_days,
             lookback_days=settings.lookback_days)
 
-    return [Task("pubmed", topic.id, topic.pubmed,
-                 paged("pubmed", topic.id, pages(topic.pubmed), progress), topic=topic.id)
-            for topic in watchlist.topics if topic.pubmed]
+    def modified(cursor: str | None, run_started: datetime) -> Iterable[Page]:
+        return pubmed.fetch_modified(eutils, stored_ids_of(settings.db, "pmid"), cursor,
+                                     today=run_started.date(), lookback_days=settings.lookback_days)
+
+    topics = [Task("pubmed", topic.id, topic.pubmed,
+                   paged(pages(topic.pubmed)), topic=topic.id)
+              for topic in watchlist.topics if topic.pubmed]
+    # Stored papers PubMed changed since the last poll: retractions, errata, corrections.
+    sweep = Task("pubmed", MODIFIED, "stored papers modified lately",
+                 paged(modified))
+    return topics + [sweep] if topics else []
+
+
+def stored_ids_of(db: str, scheme: str) -> list[str]:
+    """Every stored identifier of one scheme, read from the store the poll writes to."""
+    engine = open_engine(db)
+    try:
+        with session_scope(engine, write=False) as session:
+            return stored_ids(session, scheme)
+    finally:
+        engine.dispose()
 
 
 def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
@@ -97,7 +101,7 @@ def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             backfill_days=settings.backfill_days, lookback_days=settings.lookback_days)
 
     return [Task("europepmc", topic.id, topic.europepmc,
-                 paged("europepmc", topic.id, pages(topic.europepmc), progress), topic=topic.id)
+                 paged(pages(topic.europepmc)), topic=topic.id)
             for topic in watchlist.topics if topic.europepmc]
 
 

@@ -42,6 +42,7 @@ class Article:
     entered: date
     xml: bytes
     text: str = ""
+    modified: date | None = None  # the last day PubMed changed it (datetype=mdat); else entered
 
 
 def articles_from_recordings(bodies: Iterable[bytes], *, entered: date | None = None) -> list[Article]:
@@ -96,8 +97,11 @@ class EutilsHandler:
     """esearch/efetch over a list of Articles, newest entry first (PubMed's default order)."""
 
     def __init__(self, articles: Iterable[Article], *, rate_limit: float | None = 3.0,
-                 keyed_rate_limit: float = 10.0, filter_queries: bool = True):
+                 keyed_rate_limit: float = 10.0, filter_queries: bool = True,
+                 unknown_terms: Iterable[str] = ()):
         self.articles = list(articles)
+        # Terms PubMed would not know: a query naming one is answered with <PhraseNotFound>.
+        self.unknown_terms = tuple(unknown_terms)
         self.rate_limit = rate_limit
         self.keyed_rate_limit = keyed_rate_limit
         self.filter_queries = filter_queries
@@ -167,16 +171,23 @@ class EutilsHandler:
                 "count": str(len(pmids)), "retmax": str(len(window)), "retstart": str(retstart),
                 "idlist": window, **({"webenv": webenv, "querykey": "1"} if history else {})}}).encode())
         ids = "".join(f"<Id>{p}</Id>" for p in window)
+        unknown = "".join(f"<PhraseNotFound>{_escape(t)}</PhraseNotFound>" for t in self.unknown_terms
+                          if t.lower() in params["term"].lower())
         body = (f"<eSearchResult><Count>{len(pmids)}</Count><RetMax>{len(window)}</RetMax>"
                 f"<RetStart>{retstart}</RetStart>{history}<IdList>{ids}</IdList>"
-                f"<TranslationSet/></eSearchResult>")
+                f"<TranslationSet/>{f'<ErrorList>{unknown}</ErrorList>' if unknown else ''}"
+                f"</eSearchResult>")
         return Response(body=ESEARCH_DOCTYPE + body.encode(), content_type="text/xml")
 
     def _select(self, params: dict[str, str]) -> list[Article]:
         start, end = _day(params.get("mindate"), date.min), _day(params.get("maxdate"), date.max)
         term = params["term"]
-        return [a for a in self.articles if start <= a.entered <= end
-                and (not self.filter_queries or query_matches(a.text, term))]
+        by_id = set(re.findall(r"(\d+)\[pmid\]", term)) if _PMID_TERMS.match(term) else None
+        modified = params.get("datetype") == "mdat"
+        return [a for a in self.articles
+                if start <= ((a.modified or a.entered) if modified else a.entered) <= end
+                and (a.pmid in by_id if by_id is not None
+                     else not self.filter_queries or query_matches(a.text, term))]
 
     def _efetch(self, params: dict[str, str]) -> Response:
         if params.get("id"):
@@ -194,6 +205,9 @@ class EutilsHandler:
         body = b"".join(self._by_pmid[p].xml for p in pmids if p in self._by_pmid)
         return Response(body=DOCTYPE + b"<PubmedArticleSet>" + body + b"</PubmedArticleSet>",
                         content_type="text/xml")
+
+
+_PMID_TERMS = re.compile(r"^\s*\d+\[pmid\](\s+OR\s+\d+\[pmid\])*\s*$")
 
 
 def _day(value: str | None, default: date) -> date:

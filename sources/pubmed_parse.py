@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from lxml import etree
 
@@ -327,18 +327,48 @@ def _text(element: Any) -> str:
 
 # ---------------------------------------------------------------- E-utilities answers
 
+# What esearch says it did not search for, XML element or JSON list -> how we say it.
+SEARCH_WARNINGS = {
+    ("ErrorList/PhraseNotFound", "errorlist", "phrasesnotfound"): "PubMed ignored '{}' (not found)",
+    ("ErrorList/FieldNotFound", "errorlist", "fieldsnotfound"): "PubMed ignored the field '{}' (unknown)",
+    ("WarningList/QuotedPhraseNotFound", "warninglist", "quotedphrasesnotfound"):
+        "PubMed ignored '{}' (phrase not found)",
+    ("WarningList/PhraseIgnored", "warninglist", "phrasesignored"): "PubMed ignored '{}'",
+}
+
+
+class SearchAnswer(NamedTuple):
+    count: int
+    webenv: str | None
+    query_key: str | None
+    ids: list[str]
+    warnings: list[str]  # parts of the query PubMed did not search for
+
+
 def eutils_error(message: str) -> SourceError:
     """Classify an <ERROR> (or JSON "error") message from E-utilities."""
     lowered = message.lower()
     if "unable to obtain query" in lowered or "webenv" in lowered:
         return HistoryExpired(f"PubMed history session expired: {message}", retriable=True)
-    retriable = "rate limit" in lowered or "backend failed" in lowered
-    return SourceError(f"PubMed E-utilities error: {message}", retriable=retriable)
+    return SourceError(f"PubMed E-utilities error: {message}", retriable=transient(lowered))
 
 
-def parse_search(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
-    """(count, WebEnv, QueryKey, ids) from esearch XML or JSON; raises SourceError for an
-    <ERROR>, a JSON error body, or something that is not an esearch answer."""
+def transient(message: str) -> bool:
+    """Whether an E-utilities error message is one that passes (a rate limit, "Search Backend
+    failed"), unlike the 9,999 retrieval cap, which NCBI also words as a backend failure."""
+    lowered = message.lower()
+    return ("rate limit" in lowered or "backend failed" in lowered) and "retstart" not in lowered
+
+
+def transient_error(body: bytes) -> str | None:
+    """The transient error an answer carries inside HTTP 200, if any (read from its head)."""
+    head = " ".join(body[:2000].decode("utf-8", "replace").split())
+    return head[:300] if transient(head) else None
+
+
+def parse_search(body: bytes) -> SearchAnswer:
+    """Count, WebEnv, QueryKey, ids and warnings from esearch XML or JSON; raises SourceError
+    for an <ERROR>, a JSON error body, or something that is not an esearch answer."""
     if body.lstrip()[:1] == b"{":
         return _parse_search_json(body)
     try:
@@ -351,11 +381,14 @@ def parse_search(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
     count = root.findtext("Count")
     if count is None or not count.strip().isdigit():
         raise ParseError("PubMed esearch answer has no Count")
-    return (int(count), root.findtext("WebEnv"), root.findtext("QueryKey"),
-            [i.text.strip() for i in root.iterfind("IdList/Id") if i.text])
+    warnings = [form.format(" ".join(_text(e).strip('"').split()))
+                for (path, _, _), form in SEARCH_WARNINGS.items() for e in root.iterfind(path)
+                if _text(e)]
+    return SearchAnswer(int(count), root.findtext("WebEnv"), root.findtext("QueryKey"),
+                        [i.text.strip() for i in root.iterfind("IdList/Id") if i.text], warnings)
 
 
-def _parse_search_json(body: bytes) -> tuple[int, str | None, str | None, list[str]]:
+def _parse_search_json(body: bytes) -> SearchAnswer:
     data = load_object(body, "PubMed esearch")
     if "error" in data:
         raise eutils_error(str(data["error"]))
@@ -367,7 +400,11 @@ def _parse_search_json(body: bytes) -> tuple[int, str | None, str | None, list[s
     count = whole(result, "count")
     if count is None:
         raise ParseError(f"PubMed esearch JSON has no count (got {json.dumps(result.get('count'))[:40]})")
-    return count, text(result, "webenv"), text(result, "querykey"), texts(result, "idlist")
+    warnings = [form.format(" ".join(value.strip('"').split()))
+                for (_, group, key), form in SEARCH_WARNINGS.items()
+                for value in texts(result.get(group), key)]
+    return SearchAnswer(count, text(result, "webenv"), text(result, "querykey"),
+                        texts(result, "idlist"), warnings)
 
 
 def raise_for_error_document(body: bytes) -> None:

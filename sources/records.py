@@ -98,6 +98,8 @@ class ParsedPage:
     # The page could not be read (e.g. one PubMed batch): the rest of the task still counts,
     # but its cursor must not move past what was lost.
     error: str | None = None
+    # What the source said it did not search for (PubMed ignoring a term of the query).
+    warnings: list[str] = field(default_factory=list)
 
 
 def day_cursor(run_started: datetime) -> str:

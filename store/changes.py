@@ -11,6 +11,12 @@ from sources.records import Location, Record
 from store.models import Change, Finding
 
 STOPPED = {"TERMINATED", "WITHDRAWN", "SUSPENDED"}
+# Notices PubMed adds to a stored paper (CommentsCorrections) -> (label, significance); a
+# retraction is already the "retracted" evidence.
+NOTICES = {"ErratumIn": ("Erratum in", "correction"),
+           "ExpressionOfConcernIn": ("Expression of concern in", "concern"),
+           "UpdateIn": ("Update in", "correction"),
+           "RetractedandRepublishedIn": ("Retracted and republished in", "retraction")}
 
 
 def diff(finding: Finding, record: Record, *, seen_at: datetime, sources: set[str]) -> list[Change]:
@@ -31,11 +37,22 @@ def diff(finding: Finding, record: Record, *, seen_at: datetime, sources: set[st
         changes.append(change("results_first_posted", None, new_results, "results"))
     if record.evidence == "retracted" and finding.evidence != "retracted":
         changes.append(change("evidence", finding.evidence, "retracted", "retraction"))
+    changes.extend(notice_changes(finding, record, change))
     if record.title and record.title != finding.title and record.source in sources:
         changes.append(change("title", finding.title, record.title, "minor"))
     if record.kind == "trial":
         changes.extend(site_changes(finding, record, change))
     return changes
+
+
+def notice_changes(finding: Finding, record: Record, change: Any) -> list[Change]:
+    """One Change per erratum, expression of concern or update notice the record names and the
+    stored finding did not."""
+    old = (finding.details or {}).get("corrections") or {}
+    new = record.details.get("corrections") or {}
+    return [change("correction", None, f"{label}: {notice}", significance)
+            for kind, (label, significance) in NOTICES.items() if isinstance(new.get(kind), list)
+            for notice in new[kind] if notice not in (old.get(kind) or [])]
 
 
 def status_significance(status: str) -> str:

@@ -9,22 +9,28 @@ from sqlmodel import Session, col, func, select
 
 from store.db import iso
 from store.models import ADHOC_TOPIC_PREFIX, Change, Finding, PollRun, SourceState
+from store.queries import source_warnings
 
 
 def health(session: Session) -> dict[str, Any]:
-    """Per source and query: last success, last error, failures in a row; plus the last poll.
-    Ad-hoc searches keep their own state: their failures never make a watched source failing."""
+    """Per source and query: last success, last error, failures in a row, what the upstream
+    warned about (PubMed ignoring a term); plus the last poll. Ad-hoc searches keep their own
+    state: their failures never make a watched source failing."""
     sources: dict[str, dict[str, Any]] = {}
+    warnings = source_warnings(session)
     watched = select(SourceState).where(~col(SourceState.query).startswith(ADHOC_TOPIC_PREFIX))
     for state in session.exec(watched.order_by(SourceState.source, SourceState.query)):
         entry = sources.setdefault(state.source, {"source": state.source, "queries": [],
-                                                  "last_success_at": None, "failing": 0})
+                                                  "last_success_at": None, "failing": 0,
+                                                  "warnings": 0})
         entry["queries"].append({
             "query": state.query, "cursor": state.cursor,
             "last_success_at": iso(state.last_success_at),
             "last_error": state.last_error, "last_error_at": iso(state.last_error_at),
             "consecutive_failures": state.consecutive_failures, "last_count": state.last_count,
+            "warnings": warnings.get((state.source, state.query), []),
         })
+        entry["warnings"] += len(entry["queries"][-1]["warnings"])
         if state.last_success_at and (entry["last_success_at"] is None
                                       or iso(state.last_success_at) > entry["last_success_at"]):
             entry["last_success_at"] = iso(state.last_success_at)

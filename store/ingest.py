@@ -56,12 +56,18 @@ def ingest_batch(session: Session, records: Iterable[Record], *, source: str, qu
     visible until it does."""
     result = BatchResult()
     state = get_state(session, source=source, query=query)
-    baseline = in_baseline(state)
-    for chunk in chunks(records, CHUNK):
-        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline)
+    ingest_records(session, records, seen_at=seen_at, baseline=in_baseline(state), result=result)
     commit_batch(state, at=seen_at, count=result.fetched, cursor=cursor, error=error)
     session.add(state)
     return result
+
+
+def ingest_records(session: Session, records: Iterable[Record], *, seen_at: datetime,
+                   baseline: bool, result: BatchResult) -> None:
+    """Store records without touching any cursor (one page of a task whose cursor commits
+    after its last page), counting them on `result`."""
+    for chunk in chunks(records, CHUNK):
+        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline)
 
 
 def _count(result: BatchResult, outcome: Outcome) -> None:

@@ -118,6 +118,18 @@ class SourceState(SQLModel, table=True):
     last_count: int = 0
 
 
+class SourceWarning(SQLModel, table=True):
+    """What an upstream said about a (source, query) that is not a failure but changes what was
+    searched (PubMed ignoring a term it does not know); replaced by each successful poll."""
+
+    __table_args__ = (UniqueConstraint("source", "query", "message"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    query: str
+    message: str
+    seen_at: datetime
+
+
 class PollRun(SQLModel, table=True):
     """One poll: when it ran and, per source, what it fetched, added, changed and failed."""
 

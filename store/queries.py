@@ -13,7 +13,16 @@ from sqlmodel import Session, col, select
 
 from sources.records import KEY_SCHEMES, parse_key
 from store.db import iso
-from store.models import Change, Digest, Finding, FindingSource, Identifier, Link, TopicMatch
+from store.models import (
+    Change,
+    Digest,
+    Finding,
+    FindingSource,
+    Identifier,
+    Link,
+    SourceWarning,
+    TopicMatch,
+)
 from store.search import source_clause
 
 CHUNK = 500  # ids per IN (...) list
@@ -157,3 +166,19 @@ def digest_archive(session: Session, *, limit: int = 500) -> list[Digest] | None
 def digest_by_id(session: Session, digest_id: int) -> Digest | None:
     """One archived digest, with its rendered content."""
     return session.get(Digest, digest_id) if _has_ledger(session) else None
+
+
+def source_warnings(session: Session) -> dict[tuple[str, str], list[str]]:
+    """(source, query) -> what the upstream warned about on that query's last successful poll."""
+    warnings: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in session.exec(select(SourceWarning).order_by(
+            col(SourceWarning.source), col(SourceWarning.query), col(SourceWarning.id))):
+        warnings[(row.source, row.query)].append(row.message)
+    return dict(warnings)
+
+
+def stored_ids(session: Session, scheme: str) -> list[str]:
+    """Every stored identifier of one scheme (e.g. each PMID), placeholders left out."""
+    return list(session.exec(select(Identifier.value).join(Finding, Finding.id == Identifier.finding_id)
+                             .where(Identifier.scheme == scheme, Finding.placeholder == False)  # noqa: E712
+                             .order_by(Identifier.value)))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlmodel import Session
 
 from store.db import utcnow
-from store.models import SourceState
+from store.models import SourceState, SourceWarning
 
 
 def get_state(session: Session, *, source: str, query: str) -> SourceState:
@@ -56,3 +57,13 @@ def commit_batch(state: SourceState, *, at: datetime, count: int, cursor: str | 
     else:
         state.consecutive_failures = failures
         note_failure(state, at=utcnow(), error=error)
+
+
+def set_warnings(session: Session, *, source: str, query: str, warnings: list[str],
+                 at: datetime) -> None:
+    """What the upstream warned about on this (source, query)'s latest successful poll; the
+    warnings of earlier polls go (a watchlist query that was fixed stops warning)."""
+    session.execute(delete(SourceWarning).where(SourceWarning.source == source,
+                                             SourceWarning.query == query))
+    session.add_all(SourceWarning(source=source, query=query, message=message[:500], seen_at=at)
+                    for message in dict.fromkeys(warnings))

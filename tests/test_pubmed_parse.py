@@ -3,12 +3,20 @@ fixtures/pubmed/PROVENANCE.md) into Records: every article shape keeps what a re
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import fixture_bytes
 
 from sources.http import ParseError, SourceError
 from sources.literature import evidence_label
-from sources.pubmed_parse import HistoryExpired, parse_batch, parse_search, raise_for_error_document
+from sources.pubmed_parse import (
+    HistoryExpired,
+    parse_batch,
+    parse_search,
+    raise_for_error_document,
+    transient_error,
+)
 
 
 def one(name: str):
@@ -141,9 +149,33 @@ def test_a_document_that_is_not_pubmed_xml_is_refused():
 
 
 def test_esearch_with_history_gives_count_webenv_and_ids():
-    count, webenv, query_key, ids = parse_search(fixture_bytes("pubmed/biopython_esearch2.xml"))
+    count, webenv, query_key, ids, warnings = parse_search(fixture_bytes("pubmed/biopython_esearch2.xml"))
     assert (count, webenv, query_key) == (42249, "MCID_6927d6e7fee3e90f880ec190", "1")
-    assert len(ids) == 100 and ids[0] == "41297076"
+    assert len(ids) == 100 and ids[0] == "41297076" and warnings == []
+
+
+def test_esearch_warnings_say_what_pubmed_ignored():
+    # a real answer: <ErrorList><PhraseNotFound>abcXYZ</PhraseNotFound>
+    assert parse_search(fixture_bytes("pubmed/biopython_esearch8.xml")).warnings == [
+        "PubMed ignored 'abcXYZ' (not found)"]
+    body = json.dumps({"esearchresult": {
+        "count": "3", "idlist": [], "errorlist": {"phrasesnotfound": ["QL-1706"], "fieldsnotfound": []},
+        "warninglist": {"phrasesignored": ["and"], "quotedphrasesnotfound": ['"no such phrase"'],
+                        "outputmessages": ["No items found."]}}}).encode()
+    assert parse_search(body).warnings == ["PubMed ignored 'QL-1706' (not found)",
+                                           "PubMed ignored 'no such phrase' (phrase not found)",
+                                           "PubMed ignored 'and'"]
+
+
+def test_backend_failed_is_transient_but_the_retrieval_cap_is_not():
+    failed = b"<eSearchResult><ERROR>Search Backend failed: Database is not supported</ERROR></eSearchResult>"
+    assert transient_error(failed) and transient_error(b'{"error":"API rate limit exceeded"}')
+    capped = (b"<eSearchResult><ERROR>Search Backend failed: Exception:\n'retstart' cannot be larger "
+              b"than 9998.</ERROR></eSearchResult>")
+    assert transient_error(capped) is None and transient_error(fixture_bytes("pubmed/biopython_esearch8.xml")) is None
+    with pytest.raises(SourceError) as caught:
+        parse_search(capped)
+    assert not caught.value.retriable
 
 
 def test_esearch_json_and_zero_hits():

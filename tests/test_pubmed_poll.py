@@ -196,11 +196,20 @@ def test_rate_limit_answers_are_waited_out(engine, lit_settings, lit_watchlist, 
     assert report.results["pubmed"].new == 2
 
 
+class ForgetfulEutils(EutilsHandler):
+    """NCBI forgetting every WebEnv right after each efetch answer."""
+
+    def _efetch(self, params):
+        answer = super()._efetch(params)
+        self.expire_sessions()
+        return answer
+
+
 def test_expired_webenv_runs_the_search_again(engine, lit_settings, lit_watchlist, replay):
-    handler = EutilsHandler(synthetic_articles(700, end=TODAY, days=30), rate_limit=None, filter_queries=False)
+    handler = ForgetfulEutils(synthetic_articles(700, end=TODAY, days=30), rate_limit=None,
+                              filter_queries=False)
     replay.route("/eutils", handler)
-    report = run(engine, lit_settings, lit_watchlist, topics=["hcc"],
-                 on_page=lambda _event: handler.expire_sessions())
+    report = run(engine, lit_settings, lit_watchlist, topics=["hcc"])
     assert report.ok, report.errors
     assert report.results["pubmed"].new == 700
     assert len(replay.requests("/eutils/esearch.fcgi")) == 2

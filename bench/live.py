@@ -1,0 +1,123 @@
+"""Live at real size: a 9,000-article PubMed backfill through the real `hccwatch poll` (fetch,
+parse, store, the next efetch fetched while the last is parsed and stored) against the replay
+E-utilities enforcing NCBI's 3 requests/s, in a process of its own, with real-size articles
+cycled from the recordings in tests/fixtures/pubmed (reference lists included). Wall time of
+the poll against the rate-limit floor (requests / 3 s), and the poll's peak memory (VmHWM)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from lxml import etree
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pubmed"
+WATCHLIST = """
+[[topics]]
+id = "hcc"
+label = "Hepatocellular carcinoma"
+terms = ["hepatocellular carcinoma"]
+pubmed = 'hepatocellular carcinoma[tiab]'
+"""
+# `hccwatch ...` reporting its own peak resident memory (VmHWM) when it ends.
+MEASURED = ("import re, runpy, sys\n"
+            "try:\n"
+            "    runpy.run_module('hccwatch.cli', run_name='__main__')\n"
+            "finally:\n"
+            "    status = open('/proc/self/status').read()\n"
+            "    print('peak_rss_kb', re.search(r'VmHWM:\\s*(\\d+)', status).group(1), file=sys.stderr)\n")
+
+
+def real_size_articles(count: int, today: date) -> list:
+    """`count` articles cycled from the real recordings, each renumbered (PMID, DOI), entered
+    over the last 700 days (one search, under the 9,999 cap)."""
+    from replay.literature import Article, articles_from_recordings
+
+    sources = articles_from_recordings(p.read_bytes() for p in sorted(FIXTURES.glob("metapub_*.xml")))
+    articles = []
+    for n in range(count):
+        element = etree.fromstring(sources[n % len(sources)].xml)
+        pmid = str(70_000_000 + n)
+        element.find("MedlineCitation/PMID").text = pmid
+        for doi in element.iterfind(".//ELocationID[@EIdType='doi']"):
+            doi.text = f"10.5555/live.{n}"
+        for doi in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='doi']"):
+            doi.text = f"10.5555/live.{n}"
+        for pmc in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']"):
+            pmc.text = f"PMC{90_000_000 + n}"
+        articles.append(Article(pmid, today - timedelta(days=n % 700), etree.tostring(element)))
+    return articles
+
+
+def _serve(count: int, ready: multiprocessing.Queue, done: multiprocessing.Event,
+           report: multiprocessing.Queue) -> None:
+    from replay.literature import EutilsHandler
+    from replay.server import ReplayServer
+
+    handler = EutilsHandler(real_size_articles(count, date.today()), rate_limit=3.0,
+                            filter_queries=False)
+    megabytes = sum(len(a.xml) for a in handler.articles) / 1e6
+    with ReplayServer() as server:
+        server.route("/eutils", handler)
+        ready.put((server.url, megabytes))
+        done.wait()
+        report.put((len(server.requests("/eutils")), handler.rejected))
+
+
+def backfill_rows(count: int) -> list[dict]:
+    spawn = multiprocessing.get_context("spawn")
+    ready, report, done = spawn.Queue(), spawn.Queue(), spawn.Event()
+    server = spawn.Process(target=_serve, args=(count, ready, done, report))
+    server.start()
+    url, megabytes = ready.get()
+    with tempfile.TemporaryDirectory() as tmp:
+        watchlist = Path(tmp) / "watchlist.toml"
+        watchlist.write_text(WATCHLIST, encoding="utf-8")
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("HCCWATCH_")},
+               "HCCWATCH_DB": str(Path(tmp) / "live.sqlite3"), "HCCWATCH_WATCHLIST": str(watchlist),
+               "HCCWATCH_EUTILS_URL": f"{url}/eutils", "HCCWATCH_NCBI_RATE": "3"}
+        started, cpu = time.perf_counter(), _children_cpu()
+        polled = subprocess.run([sys.executable, "-c", MEASURED, "poll", "--source", "pubmed",
+                                 "--topic", "hcc"], env=env, capture_output=True, text=True)
+        elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    done.set()
+    requests, rejected = report.get()
+    server.join()
+    peak = int(re.search(r"peak_rss_kb (\d+)", polled.stderr).group(1)) / 1024
+    stored = re.search(r"(\d+) new", polled.stdout + polled.stderr)
+    floor = requests / 3
+    complete = polled.returncode == 0 and stored is not None and int(stored.group(1)) == count
+    label = f"{count:,}-article PubMed backfill, `hccwatch poll` ({megabytes:.0f} MB of real-size XML, {requests} requests)"
+    return [
+        {"benchmark": f"{label}: wall time",
+         "result": f"{elapsed:.1f} s = {elapsed / floor:.2f}x the {floor:.1f} s floor (the poll's "
+                   f"CPU time {cpu:.1f} s, load average {os.getloadavg()[0]:.1f} on "
+                   f"{os.cpu_count()} cores); {stored.group(1) if stored else '?'} stored, "
+                   f"{rejected} answered 429",
+         "target": "<= 1.2x floor, all stored", "ok": elapsed <= 1.2 * floor and complete},
+        {"benchmark": f"{label}: peak RSS of the poll",
+         "result": f"{peak:.0f} MB", "target": "< 300 MB", "ok": peak < 300},
+    ]
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the waited-for children so far (the poll, once it has ended)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(quick: bool = False) -> list[dict]:
+    return backfill_rows(3_000 if quick else 9_000)
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(f"{'ok ' if row['ok'] else 'NO '} {row['benchmark']}: {row['result']} (target {row['target']})")
