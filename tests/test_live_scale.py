@@ -28,6 +28,8 @@ from store.health import health
 from store.models import Change, Finding, FindingSource
 from store.queries import get_finding
 
+# In-process polls run with the clock at conftest.FIXED_NOW (TODAY), never today's date.
+pytestmark = pytest.mark.usefixtures("clock")
 FULL_RECORDS = [f"ctgov/aact_{nct}.json" for nct in
                 ("NCT00763412", "NCT02210780", "NCT03630471", "NCT04207047")]
 # `hccwatch ...` in a child process that reports its own peak resident memory when it ends
