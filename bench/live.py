@@ -39,22 +39,13 @@ MEASURED = ("import re, runpy, sys\n"
 def real_size_articles(count: int, today: date) -> list:
     """`count` articles cycled from the real recordings, each renumbered (PMID, DOI), entered
     over the last 700 days (one search, under the 9,999 cap)."""
+    from bench.pubmed import renumbered
     from replay.literature import Article, articles_from_recordings
 
     sources = articles_from_recordings(p.read_bytes() for p in sorted(FIXTURES.glob("metapub_*.xml")))
-    articles = []
-    for n in range(count):
-        element = etree.fromstring(sources[n % len(sources)].xml)
-        pmid = str(70_000_000 + n)
-        element.find("MedlineCitation/PMID").text = pmid
-        for doi in element.iterfind(".//ELocationID[@EIdType='doi']"):
-            doi.text = f"10.5555/live.{n}"
-        for doi in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='doi']"):
-            doi.text = f"10.5555/live.{n}"
-        for pmc in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']"):
-            pmc.text = f"PMC{90_000_000 + n}"
-        articles.append(Article(pmid, today - timedelta(days=n % 700), etree.tostring(element)))
-    return articles
+    return [Article(str(70_000_000 + n), today - timedelta(days=n % 700),
+                    etree.tostring(renumbered(sources[n % len(sources)].xml, n)))
+            for n in range(count)]
 
 
 def _serve(count: int, ready: multiprocessing.Queue, done: multiprocessing.Event,

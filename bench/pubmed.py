@@ -25,19 +25,21 @@ def article_set(count: int) -> bytes:
     from replay.literature import articles_from_recordings
 
     sources = articles_from_recordings(p.read_bytes() for p in sorted(FIXTURES.glob("metapub_*.xml")))
-    parts = []
-    for n in range(count):
-        article = sources[n % len(sources)]
-        element = etree.fromstring(article.xml)
-        element.find("MedlineCitation/PMID").text = str(70_000_000 + n)
-        for doi in element.iterfind("MedlineCitation/Article/ELocationID[@EIdType='doi']"):
-            doi.text = f"10.5555/bench.{n}"
-        for doi in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='doi']"):
-            doi.text = f"10.5555/bench.{n}"
-        for pmc in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']"):
-            pmc.text = f"PMC{90_000_000 + n}"
-        parts.append(etree.tostring(element))
+    parts = [etree.tostring(renumbered(sources[n % len(sources)].xml, n)) for n in range(count)]
     return DOCTYPE + b"<PubmedArticleSet>" + b"".join(parts) + b"</PubmedArticleSet>"
+
+
+def renumbered(xml: bytes, n: int) -> etree._Element:
+    """A recorded PubmedArticle as article number `n`: its own PMID, DOI and PMCID."""
+    element = etree.fromstring(xml)
+    element.find("MedlineCitation/PMID").text = str(70_000_000 + n)
+    for doi in element.iterfind("MedlineCitation/Article/ELocationID[@EIdType='doi']"):
+        doi.text = f"10.5555/bench.{n}"
+    for doi in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='doi']"):
+        doi.text = f"10.5555/bench.{n}"
+    for pmc in element.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']"):
+        pmc.text = f"PMC{90_000_000 + n}"
+    return element
 
 
 ROUNDS = 3
