@@ -63,7 +63,8 @@ def ensure_venv() -> None:
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "http": (("sources/http.py",), ("tests/test_http.py", "tests/test_hostile.py")),
     "ingest": (("store/ingest.py", "store/upsert.py", "store/changes.py", "store/identity.py"),
-               ("tests/test_ingest.py", "tests/test_stories.py", "tests/test_state.py")),
+               ("tests/test_ingest.py", "tests/test_stories.py", "tests/test_state.py",
+                "tests/test_poll_ctgov.py")),
     "digest": (("digests/deliver.py", "digests/send.py", "digests/render.py", "digests/period.py"),
                ("tests/test_digest_build.py", "tests/test_digest_render.py",
                 "tests/test_digest_send.py", "tests/test_digest_ledger.py")),
