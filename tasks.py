@@ -145,20 +145,30 @@ def mutate(targets: list[str]) -> int:
     return 1 if failed else 0
 
 
+SHOW_DIFFS = """
+import sys
+from mutmut.__main__ import find_mutant, get_diff_for_mutant
+for name in sys.argv[1:]:
+    print(f"# {name}")
+    print(get_diff_for_mutant(name, path=find_mutant(name).path))
+"""
+
+
 def _report(target: str, scratch: Path, modules: tuple[str, ...], seconds: float,
             env: dict[str, str]) -> None:
+    """Print the score (over the mutants checked) and write the survivors' diffs."""
     statuses = _statuses(scratch, modules)
     counts = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+    checked = len(statuses) - counts.get("not checked", 0)
     detected = sum(n for s, n in counts.items() if s in DETECTED)
-    score = 100.0 * detected / len(statuses) if statuses else 0.0
-    survivors = sorted(n for n, s in statuses.items() if s not in DETECTED)
+    score = 100.0 * detected / checked if checked else 0.0
+    survivors = sorted(n for n, s in statuses.items() if s not in DETECTED | {"not checked"})
     with (scratch / "survivors.txt").open("w") as out:
-        for name in survivors:
-            shown = subprocess.run([str(BIN / "mutmut"), "show", name], cwd=scratch, env=env,
-                                   capture_output=True, text=True)
-            out.write(shown.stdout + "\n")
+        subprocess.run([str(BIN / "python"), "-c", SHOW_DIFFS, *survivors], cwd=scratch, env=env,
+                       stdout=out, stderr=subprocess.DEVNULL)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-    print(f"{target}: {score:.1f}% of {len(statuses)} mutants detected ({summary}) in {seconds:.0f} s")
+    print(f"{target}: {score:.1f}% of {checked} mutants checked detected ({summary}) "
+          f"in {seconds:.0f} s; diffs in {scratch / 'survivors.txt'}")
     for name in survivors:
         print(f"    {statuses[name]}: {name}")
 

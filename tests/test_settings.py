@@ -111,3 +111,29 @@ def test_the_command_refuses_a_bad_setting_in_one_line_with_exit_2(env):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "hccwatch: HCCWATCH_SMTP_PORT: expected a whole number, got 'smtp'"]
+
+
+def test_the_env_file_in_the_current_folder_and_the_real_environment_are_read(tmp_path,
+                                                                              monkeypatch):
+    dotenv(tmp_path, "HCCWATCH_SMTP_HOST=smtp.example.org\nHCCWATCH_SMTP_PASSWORD=a=b=c\n"
+                     'HCCWATCH_SMTP_USER=""\nHCCWATCH_CONTACT="Jane\nHCCWATCH_MAIL_FROM=\'x\'\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HCCWATCH_SMTP_PORT", "2525")
+    settings = load_settings()
+    assert settings.smtp_host == "smtp.example.org" and settings.smtp_port == 2525
+    assert settings.smtp_password == "a=b=c"  # only the first '=' separates
+    assert settings.smtp_user is None  # "" is empty, so unset
+    assert settings.contact == '"Jane'  # an unbalanced quote is part of the value
+    assert settings.mail_from == "x"
+
+
+def test_plain_http_mirrors_are_allowed(tmp_path):
+    settings = load_settings({"HCCWATCH_CTGOV_URL": "http://127.0.0.1:9/api"}, dotenv=tmp_path / "none")
+    assert settings.ctgov_url == "http://127.0.0.1:9/api"
+
+
+def test_the_data_folder_is_hccwatch_s_own():
+    from hccwatch.settings import data_dir
+
+    assert data_dir().name == "hccwatch"
+    assert Settings().db == str(data_dir() / "hccwatch.sqlite3")
