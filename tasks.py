@@ -67,7 +67,8 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "tests/test_poll_ctgov.py")),
     "digest": (("digests/deliver.py", "digests/send.py", "digests/render.py", "digests/period.py"),
                ("tests/test_digest_build.py", "tests/test_digest_render.py",
-                "tests/test_digest_send.py", "tests/test_digest_ledger.py")),
+                "tests/test_digest_send.py", "tests/test_digest_ledger.py",
+                "tests/test_digest_volume.py")),
     "web": (("web/security.py",), ("tests/test_web_security.py", "tests/test_web.py")),
     "settings": (("hccwatch/settings.py",), ("tests/test_settings.py",)),
 }

@@ -219,6 +219,16 @@ def test_dry_run_writes_the_files_and_sends_nothing(seeded, mail_settings, inbox
     items = summary["top"] + [i for section in summary["sections"] for i in section["shown"]]
     assert [s["id"] for s in summary["sections"]] == ["trials", "papers", "news"]
     assert {i["key"] for i in items} >= {"NCT09990001", "NCT09990002", "pmid:40000001"}
+    written = ", ".join(str(out / name) for name in ("digest.html", "digest.txt", "digest.eml",
+                                                     "digest.json"))
+    assert f"dry run: wrote {written} (nothing sent or marked)" in result.output
+    eml = email.message_from_bytes((out / "digest.eml").read_bytes(), policy=default)
+    assert (eml["From"], eml["To"]) == (SENDER, FAMILY) and eml["Message-ID"].endswith("@example.org>")
+    assert eml["Subject"] == summary["subject"]
+    raw_json = (out / "digest.json").read_text(encoding="utf-8")
+    assert raw_json.startswith('{\n  "period": "2026-W47"')  # indented for reading
+    assert not summary["subject"].isascii() and summary["subject"] in raw_json  # Chinese as is
+    assert inbox.messages == [] and ledger(seeded) == []
     for item in items:
         assert set(item) == {"key", "kind", "title", "topic", "badges", "why", "relevance",
                              "eligibility"}
