@@ -211,7 +211,8 @@ def _table(data: list[dict[str, Any]], *, with_match: bool = False) -> str:
 
     if not data:
         return "Nothing found."
-    lines = findings_table(data).splitlines()[:-1]  # its last line counts rows; we say more below
     if not with_match:
-        return "\n".join(lines)
-    return "\n".join(f"{line}\n    {item['match']}" for line, item in zip(lines, data, strict=True))
+        return findings_table(data).rsplit("\n", 1)[0]  # its last line counts rows; we say more
+    # One row per finding (a long key takes a line of its own), each followed by its match.
+    return "\n".join(findings_table([item]).rsplit("\n", 1)[0] + f"\n    {item['match']}"
+                     for item in data)
