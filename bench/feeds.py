@@ -142,7 +142,7 @@ def run(quick: bool = False) -> list[dict]:
         before = handler.count.value
         second, again, events = poll_once(base, watchlist)
         second_requests = handler.count.value - before
-        serial_settings = dataclasses.replace(base, db=str(Path(tmp) / "serial.sqlite3"),
+        serial_settings = base.replaced(db=str(Path(tmp) / "serial.sqlite3"),
                                               feed_concurrency=1)
         serial, _, _ = poll_once(serial_settings, watchlist)
     stored = sum(r.new for r in report.results.values())

@@ -17,6 +17,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import SecretStr
 from sqlmodel import Session, delete, insert, select
 
 from digests.model import WeeklyDigest
@@ -34,7 +35,7 @@ class MailSettings(Protocol):
     smtp_host: str | None
     smtp_port: int
     smtp_user: str | None
-    smtp_password: str | None
+    smtp_password: SecretStr | None
     smtp_starttls: bool
     smtp_ssl: bool
     outbox: str
@@ -103,7 +104,8 @@ def smtp_session(settings: MailSettings, steps: list[str] | None = None) -> Iter
         if settings.smtp_ssl or settings.smtp_starttls:
             done.append("encrypted")
         if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password or "")
+            password = settings.smtp_password
+            smtp.login(settings.smtp_user, password.get_secret_value() if password else "")
             done.append("logged in")
         yield smtp
 

@@ -61,7 +61,8 @@ def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
                  progress: Progress) -> list[Task]:
     client = stack.enter_context(client_for(settings, settings.effective_ncbi_rate, ncbi=True))
     eutils = pubmed.Eutils(client, settings.eutils_url, email=settings.ncbi_email,
-                           api_key=settings.ncbi_api_key)
+                           api_key=settings.ncbi_api_key.get_secret_value()
+                           if settings.ncbi_api_key else None)
 
     def pages(term: str) -> Pages:
         return lambda cursor, run_started: pubmed.fetch_since(

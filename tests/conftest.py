@@ -9,7 +9,6 @@ clock moved there, to show that no test depends on today's date.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import socket
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from pydantic import SecretStr
 
 from hccwatch.settings import Settings
 from hccwatch.watchlist import load_watchlist
@@ -215,11 +215,13 @@ def env(settings: Settings, request: pytest.FixtureRequest) -> dict[str, str]:
         request.getfixturevalue("clock")
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HCCWATCH_")}
-    for field in dataclasses.fields(Settings):
-        value = getattr(settings, field.name)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
         if value is None or value == ():
             continue
-        environ[env_name(field.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        environ[env_name(name)] = ",".join(value) if isinstance(value, tuple) else str(value)
     return environ
 
 

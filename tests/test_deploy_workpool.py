@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from hccwatch.serve_cli import local_server, stop_process_group
+from flows.serve import local_server, stop_process_group
 from store.db import session_scope
 from store.models import Finding, PollRun
 

@@ -4,7 +4,6 @@ or dropped send leaves the period unsent and retryable."""
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import json
 import socket
@@ -81,7 +80,7 @@ def inbox():
 
 @pytest.fixture
 def mail_settings(settings, inbox):
-    return dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=inbox.port,
+    return settings.replaced(smtp_host="127.0.0.1", smtp_port=inbox.port,
                                smtp_starttls=False, mail_from=SENDER, mail_to=(FAMILY,))
 
 
@@ -169,7 +168,7 @@ def test_a_failed_send_marks_nothing_and_the_next_run_sends_once(seeded, mail_se
 
 
 def test_an_unreachable_server_exits_1_and_marks_nothing(seeded, mail_settings):
-    down = dataclasses.replace(mail_settings, smtp_port=free_port())
+    down = mail_settings.replaced(smtp_port=free_port())
     result = digest(down)
     assert result.exit_code == 1
     assert f"SMTP 127.0.0.1:{down.smtp_port}" in result.stderr
@@ -177,11 +176,11 @@ def test_an_unreachable_server_exits_1_and_marks_nothing(seeded, mail_settings):
 
 
 def test_login_uses_the_password_but_never_prints_it(seeded, mail_settings, inbox):
-    wrong = dataclasses.replace(mail_settings, smtp_user="family", smtp_password="not-" + PASSWORD)
+    wrong = mail_settings.replaced(smtp_user="family", smtp_password="not-" + PASSWORD)
     refused = digest(wrong)
     assert refused.exit_code == 1
     assert "535" in refused.stderr and "not-" + PASSWORD not in refused.output + refused.stderr
-    right = dataclasses.replace(mail_settings, smtp_user="family", smtp_password=PASSWORD)
+    right = mail_settings.replaced(smtp_user="family", smtp_password=PASSWORD)
     accepted = digest(right)
     assert accepted.exit_code == 0, accepted.output
     assert PASSWORD not in accepted.output
@@ -260,7 +259,7 @@ def test_without_an_smtp_host_the_eml_goes_to_the_outbox_once(seeded, settings):
 
 
 def test_each_recipient_gets_their_own_message_once(seeded, mail_settings, inbox):
-    two = dataclasses.replace(mail_settings, mail_to=(FAMILY, "姐姐@example.org"))
+    two = mail_settings.replaced(mail_to=(FAMILY, "姐姐@example.org"))
     assert digest(two).exit_code == 0
     assert digest(two).exit_code == 0
     assert sorted(m["To"] for m in inbox.messages) == sorted([FAMILY, "姐姐@example.org"])

@@ -4,7 +4,6 @@ and bad answers that cost one batch (or one topic), never what was already store
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,7 +58,7 @@ def recorded_articles(*names: str, days_ago: int = 3):
 def lit_settings(settings, tmp_path: Path):
     path = tmp_path / "literature.toml"
     path.write_text(LITERATURE_WATCHLIST, encoding="utf-8")
-    return dataclasses.replace(settings, watchlist=str(path), ncbi_email="family@example.org")
+    return settings.replaced(watchlist=str(path), ncbi_email="family@example.org")
 
 
 @pytest.fixture
@@ -143,7 +142,7 @@ def test_25000_hits_are_fetched_completely_within_the_rate_limit(engine, lit_set
     handler = EutilsHandler(synthetic_articles(25_000, end=TODAY, days=lit_settings.backfill_days),
                             rate_limit=3.0, filter_queries=False)
     replay.route("/eutils", handler)
-    limited = dataclasses.replace(lit_settings, ncbi_rate=None)  # NCBI's default: 3 requests/s
+    limited = lit_settings.replaced(ncbi_rate=None)  # NCBI's default: 3 requests/s
     report = run(engine, limited, lit_watchlist, topics=["hcc"])
     assert report.ok, report.errors
     assert handler.rejected == 0 and replay.max_per_second("/eutils") <= 3

@@ -1,8 +1,10 @@
 """Settings as the family sets them: HCCWATCH_* variables over a .env file, each value read as
-its kind, and every bad value refused in one line that names the variable and what is wrong."""
+its kind, and every bad value refused in one line that names the variable and what is wrong;
+README's own .env example, copied verbatim, is read as meant; secrets never print."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +34,7 @@ NCBI_API_KEY=from-file
     assert settings.smtp_host == "smtp.example.org" and settings.smtp_port == 2525
     assert settings.mail_from == "watch@example.org"  # quotes are not part of the value
     assert settings.mail_to == ("b@example.org",)  # the environment wins
-    assert settings.ncbi_api_key == "from-file"
+    assert settings.ncbi_api_key.get_secret_value() == "from-file"
     assert settings.smtp_user is None  # empty means unset
     assert settings.retry_attempts == Settings().retry_attempts == 5
 
@@ -116,14 +118,13 @@ def test_the_command_refuses_a_bad_setting_in_one_line_with_exit_2(env):
 def test_the_env_file_in_the_current_folder_and_the_real_environment_are_read(tmp_path,
                                                                               monkeypatch):
     dotenv(tmp_path, "HCCWATCH_SMTP_HOST=smtp.example.org\nHCCWATCH_SMTP_PASSWORD=a=b=c\n"
-                     'HCCWATCH_SMTP_USER=""\nHCCWATCH_CONTACT="Jane\nHCCWATCH_MAIL_FROM=\'x\'\n')
+                     'HCCWATCH_SMTP_USER=""\nHCCWATCH_MAIL_FROM=\'x\'\n')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HCCWATCH_SMTP_PORT", "2525")
     settings = load_settings()
     assert settings.smtp_host == "smtp.example.org" and settings.smtp_port == 2525
-    assert settings.smtp_password == "a=b=c"  # only the first '=' separates
+    assert settings.smtp_password.get_secret_value() == "a=b=c"  # only the first '=' separates
     assert settings.smtp_user is None  # "" is empty, so unset
-    assert settings.contact == '"Jane'  # an unbalanced quote is part of the value
     assert settings.mail_from == "x"
 
 
@@ -137,3 +138,73 @@ def test_the_data_folder_is_hccwatch_s_own():
 
     assert data_dir().name == "hccwatch"
     assert Settings().db == str(data_dir() / "hccwatch.sqlite3")
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_env_block() -> str:
+    """The ```sh block under README's "Configure in a `.env` file" step, unindented."""
+    text = README.read_text(encoding="utf-8")
+    step = text.index("**Configure** in a `.env` file")
+    block = re.search(r"```sh\n(.*?)\n\s*```", text[step:], re.S)
+    assert block, "README lost its .env example"
+    return "\n".join(line.strip() for line in block.group(1).splitlines()) + "\n"
+
+
+def test_readme_env_example_copied_verbatim_is_read_as_meant(tmp_path):
+    settings = load_settings({}, dotenv=dotenv(tmp_path, readme_env_block()))
+
+    assert settings.ncbi_email == "you@example.org"
+    assert settings.ncbi_api_key.get_secret_value() == "your-ncbi-api-key"
+    assert settings.smtp_host == "smtp.example.org"
+    assert settings.smtp_port == 587
+    assert settings.smtp_user == "you@example.org"
+    assert settings.smtp_password.get_secret_value() == "app-password"
+    assert settings.mail_from == "you@example.org"
+    assert settings.mail_to == ("parent@example.org", "sibling@example.org")
+    assert settings.effective_ncbi_rate == 10.0  # the key counts
+
+
+def test_a_comment_after_a_value_is_not_part_of_it(tmp_path):
+    path = dotenv(tmp_path, "HCCWATCH_SMTP_PORT=587              # STARTTLS; for 465 set SSL\n"
+                            "HCCWATCH_SMTP_PASSWORD=app-password # an app password\n"
+                            'HCCWATCH_MAIL_FROM="watch #1@example.org"  # quoted: the # stays\n')
+    settings = load_settings({}, dotenv=path)
+    assert settings.smtp_port == 587
+    assert settings.smtp_password.get_secret_value() == "app-password"
+    assert settings.mail_from == "watch #1@example.org"
+
+
+def test_every_bad_value_is_one_line_naming_the_setting(tmp_path):
+    path = dotenv(tmp_path, "HCCWATCH_SMTP_PORT=abc\nHCCWATCH_CTGOV_URL=ftp://x\n"
+                            "HCCWATCH_FEED_RATE=0\nHCCWATCH_MAIL_TO=family\n"
+                            "HCCWATCH_SMTP_SSL=maybe\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, dotenv=path)
+    assert sorted(str(caught.value).splitlines()) == [
+        "HCCWATCH_CTGOV_URL: expected an http(s) URL, got 'ftp://x'",
+        "HCCWATCH_FEED_RATE: must be greater than zero, got 0.0",
+        "HCCWATCH_MAIL_TO: not an e-mail address: 'family'",
+        "HCCWATCH_SMTP_PORT: expected a whole number, got 'abc'",
+        "HCCWATCH_SMTP_SSL: expected true or false, got 'maybe'",
+    ]
+
+
+def test_secrets_never_print(tmp_path):
+    path = dotenv(tmp_path, "HCCWATCH_SMTP_PASSWORD=s3cret-Pa55\nNCBI_API_KEY=0123456789abcdef\n")
+    settings = load_settings({}, dotenv=path)
+    shown = f"{settings} {settings!r} {settings.model_dump()}"
+    assert "s3cret-Pa55" not in shown and "0123456789abcdef" not in shown
+
+
+def test_settings_made_in_code_are_exactly_their_arguments(monkeypatch):
+    monkeypatch.setenv("HCCWATCH_SMTP_PORT", "2525")
+    assert Settings().smtp_port == 587
+    assert Settings(smtp_port=25).replaced(smtp_host="mail.example.org").smtp_port == 25
+
+
+def test_an_unbalanced_quote_is_refused_naming_its_line(tmp_path):
+    path = dotenv(tmp_path, 'HCCWATCH_SMTP_HOST=smtp.example.org\nHCCWATCH_CONTACT="Jane\n')
+    with pytest.raises(ConfigError, match=r"\.env:2: expected KEY=VALUE$"):
+        load_settings({}, dotenv=path)
