@@ -90,7 +90,7 @@ def build(db: Path, count: int) -> None:
             conn.exec_driver_sql(
                 "INSERT INTO finding (id, key, kind, title, summary, url, first_seen_at, last_seen_at,"
                 " evidence, status, watched_sites, lang, content_hash, phases, locations, details,"
-                " placeholder) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'','[]','[]','{}',0)", rows)
+                " placeholder, baseline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'','[]','[]','{}',0,0)", rows)
             conn.exec_driver_sql("INSERT INTO identifier (scheme, value, finding_id) VALUES (?,?,?)",
                                  [(r[1].partition(":")[0] if ":" in r[1] else "nct",
                                    r[1].partition(":")[2] or r[1], r[0]) for r in rows])
