@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
 
@@ -77,15 +77,27 @@ class RelevanceContext:
     disease_mesh: tuple[str, ...] = ()
     disease_label: str = "HCC"
     disease_label_zh: str = "肝癌"
-    _terms: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
+    _needles: tuple[tuple[str, ...], tuple[str, ...]] = field(init=False, default=((), ()), repr=False,
+                                                              compare=False)
+
+    _ranks: dict[str, tuple[float, bool, int]] = field(init=False, default_factory=dict, repr=False,
+                                                       compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_terms", tuple(sorted({fold(t).strip() for t in self.disease_terms if t.strip()})))
+        object.__setattr__(self, "_needles", needles(self.disease_terms))
+        object.__setattr__(self, "_ranks", {topic_id: (-info.effective_weight, info.disease, n)
+                                            for n, (topic_id, info) in enumerate(self.topics.items())})
+
+    def rank(self, topic_id: str) -> tuple[float, bool, int]:
+        """Sort key of a topic: heaviest first, then option before disease, then watchlist order."""
+        return self._ranks.get(topic_id, (-UNKNOWN_TOPIC_WEIGHT, False, len(self._ranks)))
 
     def disease_at(self, folded: str) -> list[int]:
         """Where the (folded) text names the disease: a cheap substring test first, the
         word-bounded pattern only for terms that occur at all."""
-        return [m.start() for term in self._terms if term in folded for m in term_pattern(term).finditer(folded)]
+        latin, chinese = self._needles
+        terms = latin if folded.isascii() else latin + chinese
+        return [m.start() for term in terms if term in folded for m in term_pattern(term).finditer(folded)]
 
     def names_disease(self, text: str) -> bool:
         return bool(text) and bool(self.disease_at(fold(text)))
@@ -123,6 +135,14 @@ class RelevanceFacts:
     eligibility: str | None = None
     carried: bool = False
     changes: tuple[ChangeFact, ...] = ()
+
+    @cached_property
+    def folded_title(self) -> str:
+        return fold(self.title)
+
+    @cached_property
+    def folded_summary(self) -> str:
+        return fold(self.summary)
 
     @classmethod
     def build(cls, *, kind: str, title: str, summary: str | None = None, title_alt: str | None = None,
@@ -191,10 +211,20 @@ def own_date(kind: str, published: str | None, details: Mapping[str, Any]) -> tu
 
 def fold(text: str) -> str:
     """NFKC (full-width and Roman-numeral characters to ASCII) and casefold."""
+    if text.isascii():  # NFKC changes no ASCII text, and casefold is lower there
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()
 
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def needles(terms: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The folded terms to look for, Latin and Chinese: a term containing another ('primary
+    liver cancer', 'liver cancer') is found wherever the shorter one is, so only that is kept."""
+    folded = {fold(t).strip() for t in terms if t.strip()}
+    kept = sorted(t for t in folded if not any(o != t and o in t for o in folded))
+    return tuple(t for t in kept if not _CJK.search(t)), tuple(t for t in kept if _CJK.search(t))
 
 
 @lru_cache(maxsize=1024)
@@ -292,22 +322,28 @@ class Words:
     """A wording pattern, tried only when one of its literal anchors occurs in the text (a
     substring test is far cheaper than a regular-expression scan of an abstract)."""
 
-    anchors: tuple[str, ...]
+    latin: tuple[str, ...]
+    chinese: tuple[str, ...]  # looked for only in texts that are not all ASCII
     pattern: re.Pattern[str]
 
     def search(self, text: str) -> bool:
-        return any(a in text for a in self.anchors) and self.pattern.search(text) is not None
+        for anchor in self.latin if text.isascii() else self.latin + self.chinese:
+            if anchor in text:
+                return self.pattern.search(text) is not None
+        return False
 
 
 def _words(anchors: str, *patterns: str) -> Words:
-    return Words(tuple(anchors.split("|")), re.compile("|".join(patterns)))
+    split = anchors.split("|")
+    return Words(tuple(a for a in split if a.isascii()), tuple(a for a in split if not a.isascii()),
+                 re.compile("|".join(patterns)))
 
 
 W_GUIDELINE = _words("guideline|consensus|position|指南|共识", r"\bguidelines?\b", r"\bconsensus\b",
                      r"\bposition (paper|statement)\b", "指南", "共识")
 W_META = _words("meta|systematic|荟萃|系统评价", r"meta-?analys[ie]s", r"systematic(ally)? review", "荟萃分析",
                 r"meta分析", "系统评价")
-W_META_ABSTRACT = _words("meta|systematic|prisma", r"\b(this|we (performed|conducted|did|undertook) a)\b[^.]{0,40}"
+W_META_ABSTRACT = _words("meta-analy|metaanaly|meta analy|systematic review|prisma", r"\b(this|we (performed|conducted|did|undertook) a)\b[^.]{0,40}"
                          r"(meta-?analys|systematic review)", r"\bprisma\b")
 W_REVIEW_STRONG = _words(" review|summari", r"\b(this|our|the present) review\b", r"\bwe (review|summari[sz]e)\b",
                          r"\bhere,? we review\b")
@@ -358,7 +394,7 @@ def classify_evidence(facts: RelevanceFacts) -> Evidence:
         return Evidence(from_types, "publication type")
     if _preclinical_mesh(facts.mesh or ()):
         return Evidence("preclinical", "MeSH")
-    from_words = tier_from_words(fold(facts.title), fold(facts.summary))
+    from_words = tier_from_words(facts.folded_title, facts.folded_summary)
     if from_words:
         return Evidence(from_words, "words")
     return Evidence("news" if facts.kind == "news" else "unknown", "none")
@@ -468,16 +504,7 @@ def _topics(tally: _Tally, facts: RelevanceFacts, ctx: RelevanceContext) -> None
 def ranked_topics(topics: Mapping[str, Sequence[str]], ctx: RelevanceContext) -> list[tuple[str, float]]:
     """(topic id, weight) of a finding's topics, heaviest first; ties go to the option topic,
     then to watchlist order."""
-    order = {topic_id: n for n, topic_id in enumerate(ctx.topics)}
-
-    def weight(topic_id: str) -> float:
-        info = ctx.topics.get(topic_id)
-        return UNKNOWN_TOPIC_WEIGHT if info is None else info.effective_weight
-
-    def key(topic_id: str) -> tuple[float, bool, int]:
-        info = ctx.topics.get(topic_id)
-        return (-weight(topic_id), bool(info and info.disease), order.get(topic_id, len(order)))
-    return [(t, weight(t)) for t in sorted(topics, key=key)]
+    return [(t, -ctx.rank(t)[0]) for t in sorted(topics, key=ctx.rank)]
 
 
 def primary_topic(topics: Mapping[str, Sequence[str]], ctx: RelevanceContext) -> str | None:
@@ -490,9 +517,14 @@ def _topic_names(topic_id: str, terms: Sequence[str], ctx: RelevanceContext) -> 
     """A short English and Chinese name: the label's acronym or code if it has one (QL1706,
     HCC), else the first term that matched, else the label."""
     info = ctx.topics.get(topic_id)
-    matched = [t for t in terms if t and not t.startswith("query:")]
-    latin = next((t for t in matched if not _CJK.search(t)), None)
-    chinese = next((t for t in matched if _CJK.search(t)), None)
+    latin = chinese = None
+    for term in terms:
+        if not term or term.startswith("query:"):
+            continue
+        if term.isascii() or not _CJK.search(term):
+            latin = latin or term
+        else:
+            chinese = chinese or term
     if info is None:
         return latin or topic_id, chinese or latin or topic_id
     en = short_label(info.label)
@@ -631,12 +663,11 @@ def disease_focus(facts: RelevanceFacts, ctx: RelevanceContext) -> str:
     abstract to tell)."""
     if any(m in ctx.disease_mesh for m in facts.mesh or ()):
         return "main"
-    heads = [facts.title, facts.title_alt or "", *facts.conditions, *facts.keywords]
-    if any(ctx.names_disease(text) for text in heads):
+    if ctx.names_disease("\n".join([facts.title, facts.title_alt or "", *facts.conditions, *facts.keywords])):
         return "main"
     if not facts.summary.strip():
         return "unknown" if facts.kind != "trial" else "absent"
-    summary = fold(facts.summary).rstrip()
+    summary = facts.folded_summary.rstrip()
     hits = ctx.disease_at(summary)
     if not hits:
         return "absent"

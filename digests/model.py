@@ -26,6 +26,9 @@ class Watched(Protocol):
     @property
     def patient(self) -> Any: ...  # assess.profile.Patient: its label and label_zh name it
 
+    @property
+    def digest(self) -> Any: ...  # digests.choose.Limits: the watchlist's [digest] settings
+
     def relevance_context(self) -> RelevanceContext: ...
 
 

@@ -17,7 +17,7 @@ from hccwatch.commands import do_poll, fail_cleanly, findings_table, pass_app
 from hccwatch.terminal import csv_cell, json_text, printable
 from sources.records import KINDS
 from store.db import session_scope
-from store.vocab import FILTER_SOURCES, POLL_SOURCES
+from store.vocab import FILTER_SOURCES, POLL_SOURCES, SORTS
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -80,13 +80,17 @@ def poll(app: App, sources: tuple[str, ...], topics: tuple[str, ...]) -> None:
 @click.option("--source", type=click.Choice(FILTER_SOURCES), help="Only findings from this source.")
 @click.option("--since", metavar="DATE", help="Only findings first seen on or after DATE (2026-11-01).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many findings.")
+@click.option("--sort", type=click.Choice(SORTS), default="date", show_default=True,
+              help="Newest first, or most relevant to the patient first.")
+@click.option("--eligible", is_flag=True,
+              help="Only trials the patient may fit or whose eligibility is unclear (questions to ask).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "atom"]), default="table",
               show_default=True, help="Output format.")
 @pass_app
 @fail_cleanly
 def findings(app: App, topic: str | None, kind: str | None, source: str | None, since: str | None,
-             limit: int | None, fmt: str) -> None:
-    """List stored findings, newest first."""
+             limit: int | None, sort: str, eligible: bool, fmt: str) -> None:
+    """List stored findings, newest first (or most relevant first, with why)."""
     from store.queries import describe, list_findings
 
     since_at = parse_since(since)
@@ -95,7 +99,7 @@ def findings(app: App, topic: str | None, kind: str | None, source: str | None, 
         watchlist.topic(topic)
     with session_scope(app.engine) as session:
         rows = list_findings(session, topic=topic, kind=kind, since=since_at, source=source,
-                             limit=limit)
+                             limit=limit, sort=sort, eligible=eligible)
         data = describe(session, rows)
     click.echo(render_findings(data, fmt, app), nl=fmt != "atom")
 
@@ -115,11 +119,11 @@ def render_findings(data: list[dict[str, Any]], fmt: str, app: App) -> str:
 def findings_csv(data: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     columns = ["key", "kind", "title", "url", "status", "evidence", "published", "updated",
-               "first_seen", "sources", "topics"]
+               "first_seen", "sources", "topics", "relevance", "why", "eligibility"]
     writer = csv.writer(out)
     writer.writerow(columns)
     for item in data:
-        writer.writerow([csv_cell(";".join(v) if isinstance(v := item.get(c), list) else (v or ""))
+        writer.writerow([csv_cell(";".join(v) if isinstance(v := item.get(c), list) else ("" if v is None else v))
                          for c in columns])
     return out.getvalue().rstrip("\n")
 

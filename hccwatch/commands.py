@@ -68,15 +68,7 @@ def print_poll_summary(report: Any) -> None:
 def findings_table(data: list[dict[str, Any]]) -> str:
     if not data:
         return "No findings stored yet. Run `hccwatch poll` (or `hccwatch demo`)."
-    lines = []
-    for item in data:
-        label = code_text(item["status"]) if item.get("status") else item.get("evidence") or ""
-        key = item["key"]
-        if len(key) > KEY_WIDTH:  # never clipped, so it can be pasted into `hccwatch show`
-            lines.append(key)
-            key = ""
-        lines.append(f"{key:<{KEY_WIDTH}} {item['kind']:<8} {_fit(label, 24)} "
-                     f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
+    lines = [line for item in data for line in finding_lines(item)]
     lines.append(f"{len(data)} finding(s)")
     return "\n".join(lines)
 
@@ -90,6 +82,21 @@ def _fit(text: str, width: int) -> str:
             break
         out, used = out + char, used + size
     return out + " " * (width - used)
+
+
+def finding_lines(item: dict[str, Any]) -> list[str]:
+    """One finding in the table: key (on its own line when long: never clipped, so it can be
+    pasted into `hccwatch show`), kind, status or evidence, title, topics; then why."""
+    label = code_text(item["status"]) if item.get("status") else item.get("evidence") or ""
+    key, lines = item["key"], []
+    if len(key) > KEY_WIDTH:
+        lines.append(key)
+        key = ""
+    lines.append(f"{key:<{KEY_WIDTH}} {item['kind']:<8} {_fit(label, 24)} "
+                 f"{_clip(item['title'], 70)}  [{', '.join(item['topics'])}]")
+    if item.get("why"):
+        lines.append(f"{'':<{KEY_WIDTH + 34}} why: {_clip(' · '.join(item['why']), 110)}")
+    return lines
 
 
 def _clip(text: str, width: int) -> str:

@@ -27,6 +27,8 @@ def finding_text(data: dict[str, Any], timezone: str | None = None) -> str:
     _field(lines, "Key", data["key"])
     _field(lines, "Kind", data["kind"] + (" (not fetched yet)" if data.get("placeholder") else ""))
     _field(lines, "Evidence", data.get("evidence"))
+    _field(lines, "Why", " · ".join(data.get("why") or []))
+    _field(lines, "为何相关", " · ".join(data.get("why_zh") or []))
     if data["kind"] == "trial":
         _field(lines, "Status", code_text(data.get("status")))
         _field(lines, "Phases", ", ".join(code_text(p) for p in data.get("phases") or []))

@@ -10,17 +10,21 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assess.eligibility import RULES_VERSION, screen
 from assess.profile import Patient, ProfileError, patient_from_table
 from assess.relevance import RelevanceContext, TopicInfo, mesh_in_query, short_label
+from digests.choose import Limits
 from hccwatch.settings import ConfigError
+from pipeline.judge import Judges
 from store.schedule import WEEKDAYS, next_runs
 
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
-TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient"}
+TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient", "digest"}
 TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
               "kind", "notes", "codes", "trials", "weight"}
 FEED_KEYS = {"name", "url", "lang", "kind", "notes"}
@@ -67,6 +71,11 @@ class Place:
     country: str | None = None
 
 
+# key -> (smallest, largest) allowed
+DIGEST_LIMITS = {"top_items": (1, 50), "papers": (0, 500), "news": (0, 500), "trial_updates": (0, 500),
+                 "new_within_days": (1, 3650)}
+
+
 @dataclass(frozen=True)
 class Watchlist:
     path: Path
@@ -77,6 +86,7 @@ class Watchlist:
     feeds: tuple[Feed, ...] = ()
     places: tuple[Place, ...] = field(default_factory=tuple)
     patient: Patient = field(default_factory=Patient)   # no [patient]: nothing known
+    digest: Limits = field(default_factory=Limits)  # `[digest]`: how much the digest shows
 
     @property
     def tz(self) -> ZoneInfo:
@@ -92,6 +102,13 @@ class Watchlist:
                 return topic
         known = ", ".join(t.id for t in self.topics)
         raise ConfigError(f"unknown topic {topic_id!r} (watchlist has: {known})")
+
+    def judges(self) -> Judges:
+        """The judgement inputs for stored findings: relevance, and every trial's eligibility
+        pre-screen for this watchlist's patient. The profile and the rules' version are part
+        of the inputs, so changing either judges every stored finding again."""
+        return Judges(relevance=self.relevance_context(), screen=partial(screen, patient=self.patient),
+                      patient=f"{RULES_VERSION}|{self.patient!r}")
 
     def relevance_context(self) -> RelevanceContext:
         """What relevance ranking needs from the watchlist: topics with their weights, and the
@@ -182,7 +199,8 @@ def parse_watchlist(data: dict[str, Any], loc: _Locator) -> Watchlist:
     _unique([p.name for p in places], "places", "name", loc)
     return Watchlist(path=loc.path, timezone=str(timezone), digest_weekday=weekday,
                      digest_hour=hour, topics=topics, feeds=feeds, places=places,
-                     patient=_patient(data.get("patient", {}), loc))
+                     patient=_patient(data.get("patient", {}), loc),
+                     digest=_digest(data.get("digest", {}), loc))
 
 
 def _patient(table: Any, loc: _Locator) -> Patient:
@@ -192,6 +210,19 @@ def _patient(table: Any, loc: _Locator) -> Patient:
     except ProfileError as error:
         key = re.match(r"patient\.(\w+)", error.key)
         raise loc.fail(str(error), "patient", 0, key.group(1) if key else None) from None
+
+
+def _digest(table: Any, loc: _Locator) -> Limits:
+    """`[digest]`: whole numbers within DIGEST_LIMITS; absent keys keep their defaults."""
+    if not isinstance(table, dict):
+        raise loc.fail("digest must be a table: [digest]", key="digest")
+    _unknown(table, set(DIGEST_LIMITS), loc, "digest", 0)
+    for key, value in table.items():
+        low, high = DIGEST_LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise loc.fail(f"digest {key} must be a whole number from {low} to {high}, not {value!r}",
+                           "digest", 0, key)
+    return Limits(**table)
 
 
 def _tables(data: dict[str, Any], name: str, loc: _Locator) -> list[dict[str, Any]]:

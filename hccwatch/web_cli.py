@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from hccwatch.app import App
-from hccwatch.commands import fail_cleanly, findings_table, pass_app, print_poll_summary
+from hccwatch.commands import fail_cleanly, finding_lines, pass_app, print_poll_summary
 from hccwatch.settings import ConfigError, Settings
 from hccwatch.terminal import json_text, printable
 from hccwatch.watchlist import Topic, Watchlist, load_watchlist
@@ -208,11 +208,7 @@ def _search_live(app: Any, term: str, sources: tuple[str, ...], limit: int, fmt:
 
 
 def _table(data: list[dict[str, Any]], *, with_match: bool = False) -> str:
-
     if not data:
         return "Nothing found."
-    if not with_match:
-        return findings_table(data).rsplit("\n", 1)[0]  # its last line counts rows; we say more
-    # One row per finding (a long key takes a line of its own), each followed by its match.
-    return "\n".join(findings_table([item]).rsplit("\n", 1)[0] + f"\n    {item['match']}"
-                     for item in data)
+    return "\n".join(line for item in data for line in
+                     finding_lines(item) + ([f"    {item['match']}"] if with_match else []))

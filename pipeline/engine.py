@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from hccwatch.watchlist import Watchlist
 from pipeline.events import Progress, ProgressEvent, Stage, ignore, source_failure
+from pipeline.judge import Judges, judge_findings, rejudge_if_changed
 from pipeline.tagging import Tagger
 from sources.http import SourceError, redact
 from sources.records import ParsedPage, Record
@@ -117,6 +118,7 @@ class TaskContext:
     tagger: Tagger
     run_started: datetime
     progress: Progress = ignore
+    judges: Judges | None = None  # what each stored batch is judged with (relevance, eligibility)
 
 
 Outcome = BatchResult | SourceError
@@ -159,6 +161,7 @@ def _store_whole(task: Task, fetched: Fetch, context: TaskContext) -> BatchResul
         result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
                               seen_at=context.run_started, cursor=fetched.cursor,
                               error=_error(fetched))
+        _judge(session, result.touched, context)
         _finish(session, task, fetched, context)
     return result
 
@@ -173,8 +176,10 @@ def _store_pages(task: Task, fetched: Fetch, baseline: bool, context: TaskContex
         known.update(r.key for r in records)
         _tag(task, records, context)
         with session_scope(context.engine) as session:
+            before = set(result.touched)
             ingest_records(session, records, seen_at=context.run_started, baseline=baseline,
                            result=result)
+            _judge(session, result.touched - before, context)
         fetched.skipped.extend(page.skipped)
         fetched.errors.extend([page.error] if page.error else [])
         fetched.warnings.extend(w for w in page.warnings if w not in fetched.warnings)
@@ -186,6 +191,12 @@ def _store_pages(task: Task, fetched: Fetch, baseline: bool, context: TaskContex
         session.add(state)
         _finish(session, task, fetched, context)
     return result
+
+
+def _judge(session: Any, finding_ids: set[int], context: TaskContext) -> None:
+    """Judge the findings a batch touched, in its transaction (relevance, eligibility)."""
+    if context.judges is not None:
+        judge_findings(session, finding_ids, context.judges, now=context.run_started)
 
 
 def _finish(session: Any, task: Task, fetched: Fetch, context: TaskContext) -> None:
@@ -293,10 +304,14 @@ def threads(feed_concurrency: int = 8, parallel: int = MAX_PARALLEL) -> Runner:
     return run
 
 
-def start_poll(engine: Engine, *, record_run: bool = True) -> PollReport:
-    """Open a PollRun row (committed, so a killed poll still shows that it started); without
-    `record_run` (an ad-hoc search) no row, so the watchlist's last poll stays what it was."""
+def start_poll(engine: Engine, judges: Judges | None = None, *, record_run: bool = True) -> PollReport:
+    """Judge every stored finding again if the watchlist's judgement inputs changed (or a week
+    passed), then open a PollRun row (committed, so a killed poll still shows that it started);
+    without `record_run` (an ad-hoc search) no row, so the watchlist's last poll stays what it was."""
     started = utcnow()
+    if judges is not None:
+        with session_scope(engine) as session:
+            rejudge_if_changed(session, judges, now=started)
     if not record_run:
         return PollReport(None, started)
     with session_scope(engine) as session:
@@ -329,10 +344,11 @@ def poll(engine: Engine, watchlist: Watchlist, tasks: Sequence[Task], *,
     """Run every task once (on `runner`, a few threads by default), recording a PollRun with
     per-source counts and errors. If the poll stops on an error (a full disk), the PollRun is
     still closed with that error, when the store lets it be written."""
-    report = start_poll(engine, record_run=record_run)
+    judges = watchlist.judges()
+    report = start_poll(engine, judges, record_run=record_run)
     report.tasks = len(tasks)
     progress(ProgressEvent("poll_started", tasks=len(tasks)))
-    context = TaskContext(engine, Tagger(watchlist), report.started_at, progress)
+    context = TaskContext(engine, Tagger(watchlist), report.started_at, progress, judges)
     try:
         for task, outcome in (runner or threads())(tasks, context):
             report.add(task, outcome)

@@ -178,7 +178,14 @@ def create_schema(engine: Engine) -> None:
 # made before gets them with the definition's default (create_all never alters a table).
 ADDED_COLUMNS = (
     ("finding", "baseline", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("finding", "relevance", "REAL"),  # judgements (pipeline/judge.py), made on the next poll
+    ("finding", "why", "JSON NOT NULL DEFAULT '[]'"),
+    ("finding", "eligibility", "JSON"),
+    ("finding", "eligibility_verdict", "VARCHAR"),
 )
+# Indexes of added columns (create_all makes them only with a new table).
+ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS ix_finding_relevance ON finding (relevance)",
+                 "CREATE INDEX IF NOT EXISTS ix_finding_eligibility_verdict ON finding (eligibility_verdict)")
 
 
 def add_missing_columns(conn: Connection) -> None:
@@ -190,6 +197,8 @@ def add_missing_columns(conn: Connection) -> None:
         if column not in present[table]:
             conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}')
             present[table].add(column)
+    for ddl in ADDED_INDEXES:
+        conn.exec_driver_sql(ddl)
 
 
 _WORDS_INSERT = ("INSERT INTO finding_words(rowid, title, title_alt, summary) SELECT id, title, "

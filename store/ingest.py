@@ -32,6 +32,7 @@ class BatchResult:
     changes: int = 0
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    touched: set[int] = field(default_factory=set)  # findings written (new, updated, merged)
 
     def add(self, other: BatchResult) -> None:
         self.fetched += other.fetched
@@ -41,6 +42,7 @@ class BatchResult:
         self.changes += other.changes
         self.skipped.extend(other.skipped)
         self.errors.extend(other.errors)
+        self.touched |= other.touched
 
     def as_dict(self) -> dict[str, Any]:
         return {"fetched": self.fetched, "new": self.new, "updated": self.updated,
@@ -103,6 +105,7 @@ def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, resu
             fresh = []
             outcome = upsert_record(session, record, seen_at=seen_at, baseline=baseline)
             _count(result, outcome)
+            result.touched.add(outcome.finding.id)
             touched.add(known, record, pairs, outcome.finding.id)
     _insert_fresh(session, fresh, seen_at, result, baseline=baseline)
 
@@ -131,6 +134,7 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
         if link_targets(record):
             link_mentions(session, session.get(Finding, fid), record, seen_at)
     result.new += len(fresh)
+    result.touched.update(finding_ids)
 
 
 def _finding_row(record: Record, seen_at: datetime, digest: str, baseline: bool) -> dict[str, Any]:
@@ -139,6 +143,6 @@ def _finding_row(record: Record, seen_at: datetime, digest: str, baseline: bool)
     row = SimpleNamespace(**{c.name: None for c in Finding.__table__.columns if c.name != "id"})
     row.__dict__.update(key=record.key, first_seen_at=seen_at, last_seen_at=seen_at, summary="",
                         phases=[], locations=[], watched_sites=[], details={}, placeholder=False,
-                        baseline=baseline)
+                        baseline=baseline, why=[])
     fill(row, record, digest)
     return vars(row)

@@ -41,6 +41,12 @@ class Finding(SQLModel, table=True):
     # Found by the first poll of a (source, query): already known when watching began, so the
     # digest announces it as new only if its own date is recent (see assess.relevance.own_date).
     baseline: bool = False
+    # Judgements (pipeline/judge.py): relevance to this patient and its reasons ({"en", "zh"}),
+    # and for trials the eligibility pre-screen (Eligibility.to_json()) and its verdict.
+    relevance: float | None = Field(default=None, index=True)
+    why: list[dict[str, str]] = json_column()
+    eligibility: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    eligibility_verdict: str | None = Field(default=None, index=True)
 
 
 class Identifier(SQLModel, table=True):
@@ -100,6 +106,15 @@ class Change(SQLModel, table=True):
     seen_at: datetime
     significance: str = "minor"
     source: str | None = None
+
+
+class JudgementState(SQLModel, table=True):
+    """What the stored judgements were made from: a hash of the watchlist's judgement inputs
+    (topics and weights, patient, places, and the judges' version) and when all were made."""
+
+    name: str = Field(primary_key=True)
+    inputs_hash: str
+    judged_at: datetime
 
 
 class SourceState(SQLModel, table=True):

@@ -23,16 +23,18 @@ from store.models import (
     SourceWarning,
     TopicMatch,
 )
-from store.search import source_clause
+from store.search import ordering, source_clause
 
 CHUNK = 500  # ids per IN (...) list
+ELIGIBLE = ("may_fit", "unclear")  # `--eligible`: trials the patient may fit or that need asking
 
 
 def list_findings(session: Session, *, topic: str | None = None, kind: str | None = None,
                   since: datetime | None = None, source: str | None = None,
                   ids: Sequence[int] | None = None, limit: int | None = None,
-                  offset: int = 0) -> list[Finding]:
-    """Stored findings (placeholders excluded), newest first."""
+                  offset: int = 0, sort: str = "date", eligible: bool = False) -> list[Finding]:
+    """Stored findings (placeholders excluded), newest first or (`sort="relevance"`) most
+    relevant first; `eligible` keeps trials the patient may fit or that are unclear."""
     query = select(Finding).where(Finding.placeholder == False)  # noqa: E712
     if topic:
         query = query.where(col(Finding.id).in_(
@@ -45,7 +47,9 @@ def list_findings(session: Session, *, topic: str | None = None, kind: str | Non
         query = query.where(Finding.first_seen_at >= since)
     if ids is not None:
         query = query.where(col(Finding.id).in_(list(ids)))
-    query = query.order_by(col(Finding.first_seen_at).desc(), col(Finding.id).desc())
+    if eligible:
+        query = query.where(Finding.kind == "trial", col(Finding.eligibility_verdict).in_(ELIGIBLE))
+    query = query.order_by(*ordering(sort))
     if limit:
         query = query.offset(offset).limit(limit)
     return list(session.exec(query))
@@ -101,6 +105,10 @@ def _as_dict(finding: Finding, identifiers: list[Identifier], sources: list[Find
         "last_seen": iso(finding.last_seen_at),
         "evidence": finding.evidence,
         "lang": finding.lang,
+        "relevance": finding.relevance,
+        "why": [w.get("en", "") for w in finding.why or []],
+        "why_zh": [w.get("zh", "") for w in finding.why or []],
+        "eligibility": finding.eligibility_verdict,
     }
     if finding.kind == "trial":
         data.update(status=finding.status, phases=finding.phases, locations=finding.locations,
@@ -148,6 +156,7 @@ def show(session: Session, finding: Finding) -> dict[str, Any]:
     ]
     data["links"] = links_of(session, finding)
     data["placeholder"] = finding.placeholder
+    data["eligibility"] = finding.eligibility  # the whole pre-screen: verdict, reasons, questions
     return data
 
 

@@ -80,6 +80,7 @@ class Filters:
     until: date | None = None
     near: bool = False
     synonyms: Synonyms | None = None  # set: q is searched as any of these (see synonyms_of)
+    sort: str = "date"  # or "relevance": most relevant to the patient first
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,14 @@ def build_query(filters: Filters, *, walk: bool = False) -> tuple[Select, str]:
         query = query.where(_like_clause(term))
     indexed = terms.words or terms.substrings
     mode = "+".join(name for name, used in (("fts", indexed), ("like", terms.short)) if used)
-    return query.order_by(col(Finding.first_seen_at).desc(), col(Finding.id).desc()), mode or "list"
+    return query.order_by(*ordering(filters.sort)), mode or "list"
+
+
+def ordering(sort: str) -> tuple[Any, ...]:
+    """ORDER BY terms: newest first, or most relevant first (SQLite puts NULL, not judged
+    yet, last in a descending order), newest first among equals."""
+    newest = (col(Finding.first_seen_at).desc(), col(Finding.id).desc())
+    return (col(Finding.relevance).desc(), *newest) if sort == "relevance" else newest
 
 
 def _match(index: Any) -> Any:
@@ -246,12 +254,13 @@ def search(session: Session, filters: Filters, *, limit: int = PAGE_SIZE,
            offset: int = 0) -> Page:
     """One page of matching findings (newest first) with highlighted titles and snippets."""
     if filters.synonyms:
-        rows, counted = _text_page(session, synonym_queries(filters), limit, offset)
+        rows, counted = _text_page(session, synonym_queries(filters), limit, offset, filters.sort)
         terms, mode = list(filters.synonyms.terms), "synonyms"
     else:
         query, mode = build_query(filters)
         if "fts" in mode:
-            rows, counted = _text_page(session, text_queries(query, Terms.of(filters.q)), limit, offset)
+            rows, counted = _text_page(session, text_queries(query, Terms.of(filters.q)), limit, offset,
+                                       filters.sort)
         else:
             rows, counted = _list_page(session, filters, query, limit, offset)
         terms = search_terms(filters.q)
@@ -284,12 +293,15 @@ def _list_page(session: Session, filters: Filters, query: Select, limit: int,
 
 
 def _text_page(session: Session, queries: list[Select], limit: int,
-               offset: int) -> tuple[list[Finding], int]:
+               offset: int, sort: str = "date") -> tuple[list[Finding], int]:
     """The newest matches of each query (at least COUNT_CAP + 1, which gives the count),
-    merged; then the page's findings by id."""
+    merged (and, sorting by relevance, put in that order); then the page's findings by id."""
     wanted = max(COUNT_CAP + 1, offset + limit)
     ids = sorted({i for query in queries for i in session.exec(query.limit(wanted))},
                  reverse=True)[:wanted]
+    if sort == "relevance":
+        ids = [i for i, in session.exec(select(Finding.id).where(col(Finding.id).in_(ids))
+                                        .order_by(*ordering(sort)))]
     page = ids[offset:offset + limit]
     found = {f.id: f for f in session.exec(select(Finding).where(col(Finding.id).in_(page)))}
     return [found[i] for i in page if i in found], min(len(ids), COUNT_CAP + 1)

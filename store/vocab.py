@@ -19,6 +19,8 @@ POLL_SOURCES = ("ctgov", "pubmed", "europepmc", "feeds")
 FILTER_SOURCES = (*POLL_SOURCES, "adhoc")
 ADHOC_SOURCES = ("ctgov", "pubmed", "europepmc")
 SOURCE_NAMES = {"ctgov": "ClinicalTrials.gov", "pubmed": "PubMed", "europepmc": "Europe PMC"}
+# How findings lists can be ordered: newest first, or most relevant to the patient first.
+SORTS = ("date", "relevance")
 
 # ClinicalTrials.gov overall statuses, in the order a reader looks for them, with labels.
 STATUSES: dict[str, tuple[str, str]] = {

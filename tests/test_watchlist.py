@@ -50,6 +50,10 @@ GOOD_TOPIC = '[[topics]]\nid = "a"\nterms = ["x"]\n'
     (GOOD_TOPIC + 'weight = nan\n', r"w.toml:4: topic 'a': weight must be"),
     (GOOD_TOPIC + 'weight = true\n', r"w.toml:4: topic 'a': weight must be"),
     (GOOD_TOPIC + 'weight = 11\n', r"w.toml:4: topic 'a': weight must be"),
+    (GOOD_TOPIC + '[digest]\npapers = "ten"\n', r"w.toml:5: digest papers must be a whole number from 0 to 500"),
+    (GOOD_TOPIC + '[digest]\ntop_items = 0\n', r"w.toml:5: digest top_items must be a whole number from 1"),
+    (GOOD_TOPIC + '[digest]\nnews = 8\npaper = 3\n', r"w.toml:6: unknown key 'paper' \(did you mean 'papers'\?\)"),
+    ('digest = 3\n' + GOOD_TOPIC, r"w.toml:1: digest must be a table"),
 ])
 def test_broken_watchlist_names_file_line_and_reason(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -71,3 +75,9 @@ def test_lookback_days_is_a_setting_and_never_negative():
     assert load_settings({}, dotenv=Path("/nonexistent")).lookback_days == 3
     with pytest.raises(ConfigError, match="HCCWATCH_LOOKBACK_DAYS: must not be negative"):
         load_settings({"HCCWATCH_LOOKBACK_DAYS": "-1"}, dotenv=Path("/nonexistent"))
+
+
+def test_digest_settings_default_and_override(tmp_path):
+    assert load_watchlist(BUNDLED).digest.top_items == 7
+    wl = load_watchlist(write(tmp_path, GOOD_TOPIC + "[digest]\npapers = 4\nnew_within_days = 14\n"))
+    assert (wl.digest.papers, wl.digest.new_within_days, wl.digest.news) == (4, 14, 8)

@@ -53,6 +53,7 @@ from store.search import (
 from store.vocab import (
     ADHOC_SOURCES,
     FILTER_SOURCES,
+    SORTS,
     code_text,
     field_label,
     is_adhoc,
@@ -241,7 +242,9 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
         status=_choice(params, "status"), evidence=_choice(params, "evidence"),
         since=_date(params, "since", problems), until=_date(params, "until", problems),
         near=params.get("near") in ("1", "on", "true"))
-    return filters, problems
+    period = filters.since is not None or filters.until is not None
+    sort = _choice(params, "sort", SORTS) or ("relevance" if period else "date")
+    return replace(filters, sort=sort), problems
 
 
 def _offset(params: Mapping[str, str]) -> int:
