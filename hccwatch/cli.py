@@ -90,7 +90,9 @@ def poll(app: App, sources: tuple[str, ...], topics: tuple[str, ...]) -> None:
 @fail_cleanly
 def findings(app: App, topic: str | None, kind: str | None, source: str | None, since: str | None,
              limit: int | None, sort: str, eligible: bool, fmt: str) -> None:
-    """List stored findings, newest first (or most relevant first, with why)."""
+    """List stored findings, newest first.
+
+    With --sort relevance, the most relevant to the patient first; every finding says why."""
     from store.queries import describe, list_findings
 
     since_at = parse_since(since)
