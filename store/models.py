@@ -44,7 +44,8 @@ class Finding(SQLModel, table=True):
     # Judgements (pipeline/judge.py): relevance to this patient and its reasons ({"en", "zh"}),
     # and for trials the eligibility pre-screen (Eligibility.to_json()) and its verdict.
     relevance: float | None = Field(default=None, index=True)
-    why: list[dict[str, str]] = json_column()
+    why: list[dict[str, str]] = Field(default_factory=list,  # '[]' also for rows written in SQL
+                                      sa_column=Column(JSON, nullable=False, server_default="[]"))
     eligibility: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     eligibility_verdict: str | None = Field(default=None, index=True)
 
