@@ -267,3 +267,35 @@ def test_an_identifier_first_written_by_an_update_is_known_to_later_records_of_t
         assert s.exec(select(func.count()).select_from(Finding)).one() == 1
         assert {(i.scheme, i.value) for i in s.exec(select(Identifier))} == {
             ("pmid", "38000002"), ("doi", "10.1/y"), ("pmcid", "PMC7000002")}
+
+
+def test_a_merge_keeps_everything_both_halves_knew(engine):
+    pubmed = Record(source="pubmed", kind="article", ids={"pmid": "42"}, title="A paper",
+                    topics={"hcc": ["HCC"]})
+    preprint = Record(source="europepmc", kind="article", ids={"doi": "10.1000/XYZ"},
+                      title="A preprint", topics={"tace": ["TACE"]}, mentions=["NCT01234567"])
+    retitled = Record(source="europepmc", kind="article", ids={"doi": "10.1000/XYZ"},
+                      title="A paper", topics={"tace": ["TACE"]}, mentions=["NCT01234567"])
+    both = Record(source="europepmc", kind="article", ids={"pmid": "42", "doi": "10.1000/xyz"},
+                  title="A paper", topics={"tace": ["TACE"]}, mentions=["NCT01234567"])
+    store(engine, [preprint], at=T0)  # seen first
+    store(engine, [pubmed], at=T0 + timedelta(days=1))
+    store(engine, [retitled], at=T0 + timedelta(days=2))
+    store(engine, [both], at=T0 + timedelta(days=3))
+
+    with session_scope(engine) as s:
+        [paper] = s.exec(select(Finding).where(Finding.placeholder == False)).all()  # noqa: E712
+        ids = {(i.scheme, i.value) for i in s.exec(select(Identifier).where(Identifier.finding_id == paper.id))}
+        topics = {m.topic for m in s.exec(select(TopicMatch).where(TopicMatch.finding_id == paper.id))}
+        sources = [r.source for r in s.exec(select(FindingSource).where(FindingSource.finding_id == paper.id))]
+        changes = [(c.field, c.old, c.new) for c in s.exec(select(Change).where(Change.finding_id == paper.id))]
+        links = [(link.src_id, link.dst_id) for link in s.exec(select(Link))]
+        trial = s.exec(select(Finding).where(Finding.key == "NCT01234567")).one()
+        orphans = s.exec(select(func.count()).select_from(TopicMatch).where(
+            TopicMatch.finding_id != paper.id)).one()
+    assert paper.key == "pmid:42" and ids == {("pmid", "42"), ("doi", "10.1000/xyz")}
+    assert topics == {"hcc", "tace"} and orphans == 0
+    assert sorted(sources) == ["europepmc", "pubmed"]  # one row per source, none twice
+    assert ("title", "A preprint", "A paper") in changes  # the preprint's history came along
+    assert links == [(paper.id, trial.id)]  # its link to the trial too, once
+    assert paper.first_seen_at.replace(tzinfo=UTC) == T0  # seen since the preprint was
