@@ -77,5 +77,17 @@ def test_a_form_from_this_page_passes_and_one_from_another_origin_does_not(setti
                            follow_redirects=False)
         sandboxed = client.post("/search", data=form, headers={"Origin": "null"},
                                 follow_redirects=False)
-    assert other.status_code == 403 and "sent from another site" in other.text
+    assert other.status_code == 403
+    assert "This form was sent from another site; it was refused." in other.text
     assert same.status_code == 303 and sandboxed.status_code == 303
+
+
+def test_a_form_with_a_forged_or_missing_token_is_refused_with_a_way_out(settings):
+    with TestClient(web_app(settings)) as client:
+        client.get("/search")  # the visitor has its cookie
+        forged = client.post("/search", data={"term": "x", "csrf_token": "forged"})
+        missing = client.post("/search", data={"term": "x"})
+    for answer in (forged, missing):
+        assert answer.status_code == 403
+        assert ("The form had expired (or cookies are off). "
+                "Go back, reload the page and send it again.") in answer.text
