@@ -86,6 +86,8 @@ def test_ncbi_is_asked_3_times_a_second_or_10_with_a_key_unless_told(tmp_path):
     ("HCCWATCH_EUTILS_URL", "http://", "HCCWATCH_EUTILS_URL: expected an http(s) URL, got 'http://'"),
     ("HCCWATCH_EUROPEPMC_URL", "example.org", "HCCWATCH_EUROPEPMC_URL: expected an http(s) URL"),
     ("HCCWATCH_MAIL_TO", "a@example.org,family", "HCCWATCH_MAIL_TO: not an e-mail address: 'family'"),
+    ("HCCWATCH_BACKFILL_DAYS", "-1", "HCCWATCH_BACKFILL_DAYS: must not be negative, got -1"),
+    ("HCCWATCH_LOOKBACK_DAYS", "-7", "HCCWATCH_LOOKBACK_DAYS: must not be negative, got -7"),
 ])
 def test_a_bad_value_is_refused_naming_the_variable(tmp_path, name, value, message):
     with pytest.raises(ConfigError) as error:
@@ -99,6 +101,9 @@ def test_the_edges_of_the_allowed_ranges_are_allowed(tmp_path):
                              dotenv=tmp_path / "none")
     assert (settings.smtp_port, settings.retry_attempts) == (65535, 1)
     assert load_settings({"HCCWATCH_SMTP_PORT": "1"}, dotenv=tmp_path / "none").smtp_port == 1
+    no_backfill = load_settings({"HCCWATCH_BACKFILL_DAYS": "0", "HCCWATCH_LOOKBACK_DAYS": "0"},
+                                dotenv=tmp_path / "none")
+    assert (no_backfill.backfill_days, no_backfill.lookback_days) == (0, 0)  # zero days is allowed
 
 
 def test_a_broken_env_file_line_is_named(tmp_path):
