@@ -40,6 +40,7 @@ from digests.labels import (
 from digests.model import (
     OTHER_TOPIC,
     Badge,
+    ContactPart,
     Entry,
     Mention,
     Section,
@@ -52,7 +53,7 @@ from digests.period import Period
 from digests.queries import by_ids, mentions, source_health
 from store.models import Change, Finding
 from store.queries import describe
-from store.vocab import safe_url, site_contacts, status_word, status_zh
+from store.vocab import mailto_href, safe_url, site_contacts, status_word, status_zh, tel_href
 
 DEFAULT_LIMITS = Limits()
 
@@ -241,7 +242,19 @@ def change_line(change: Change) -> str:
 def site_of(site: dict[str, Any]) -> Site:
     return Site(place=site.get("place") or "", place_zh=site.get("place_zh"),
                 facility=site.get("facility"), city=site.get("city"), country=site.get("country"),
-                status=status_word(site.get("status")), contacts=tuple(site_contacts(site)))
+                status=status_word(site.get("status")), contacts=tuple(site_contacts(site)),
+                contact_parts=tuple(p for p in map(contact_parts, site.get("contacts") or []) if p))
+
+
+def contact_parts(contact: dict[str, Any]) -> tuple[ContactPart, ...]:
+    """Name, then phone and e-mail as tap-to-call / tap-to-mail links (when they look right)."""
+    name, phone, email = (contact.get(k) for k in ("name", "phone", "email"))
+    parts = [ContactPart(name)] if name else []
+    if phone:
+        parts.append(ContactPart(phone, tel_href(phone)))
+    if email:
+        parts.append(ContactPart(email, mailto_href(email)))
+    return tuple(parts)
 
 
 def merge_into(lead: Entry, other: Entry) -> None:

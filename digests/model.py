@@ -61,6 +61,14 @@ class Mention:
 
 
 @dataclass(frozen=True)
+class ContactPart:
+    """A contact's name, phone or e-mail; a phone or an address has its tel:/mailto: link."""
+
+    text: str
+    href: str | None = None
+
+
+@dataclass(frozen=True)
 class Site:
     """A trial site in a watched place, with whom to call."""
 
@@ -70,7 +78,8 @@ class Site:
     city: str | None
     country: str | None
     status: str
-    contacts: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = ()  # one line per contact (the plain-text digest)
+    contact_parts: tuple[tuple[ContactPart, ...], ...] = ()  # the same, as links (HTML)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from store.models import ADHOC_TOPIC_PREFIX
@@ -170,3 +170,21 @@ def is_http_url(value: Any) -> bool:
 def is_adhoc(topic_id: str) -> bool:
     """Whether a topic is an ad-hoc search's (`adhoc-<slug>`) rather than the watchlist's."""
     return topic_id.startswith(ADHOC_TOPIC_PREFIX)
+
+
+def tel_href(phone: str | None) -> str | None:
+    """A tap-to-call link for a phone number as trials print it ("+86 571 8723-6114 ext. 2"):
+    digits and a leading +, up to any extension; None when too few digits remain."""
+    number = re.split(r"(?i)\s*(?:ext|x|#|,|;)", (phone or "").strip(), maxsplit=1)[0]
+    digits = re.sub(r"[^0-9]", "", number)
+    if len(digits) < 5:
+        return None
+    return "tel:" + ("+" if number.startswith("+") else "") + digits
+
+
+def mailto_href(address: str | None) -> str | None:
+    """A tap-to-mail link for something that looks like one e-mail address, else None."""
+    address = (address or "").strip()
+    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", address):
+        return None
+    return "mailto:" + quote(address, safe="@.+-_")

@@ -48,11 +48,18 @@ def test_html_and_text_carry_every_section_and_entry(seeded, watchlist):
         assert detail in result.text, detail
 
 
-def test_every_link_is_absolute_http(seeded, watchlist):
+def test_every_link_is_absolute_http_or_a_contact(seeded, watchlist):
     soup = BeautifulSoup(rendered(seeded, watchlist).html, "html.parser")
     hrefs = [a["href"] for a in soup.find_all("a")]
     assert "https://clinicaltrials.gov/study/NCT09990001" in hrefs
-    assert all(h.startswith(("https://", "http://")) for h in hrefs)
+    assert all(h.startswith(("https://", "http://", "tel:", "mailto:")) for h in hrefs)
+
+
+def test_site_contacts_are_tap_to_call(seeded, watchlist):
+    soup = BeautifulSoup(rendered(seeded, watchlist).html, "html.parser")
+    calls = {a.get_text(): a["href"] for a in soup.find_all("a") if a["href"].startswith("tel:")}
+    assert calls["+86 21 5555 0000"] == "tel:+862155550000"  # 王医生, at a watched site
+    assert calls["+1 206 555 0100"] == "tel:+12065550100"
 
 
 def test_a_hostile_feed_title_and_javascript_link_arrive_as_inert_text(seeded, watchlist):

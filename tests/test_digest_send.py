@@ -119,7 +119,7 @@ def test_the_digest_arrives_as_multipart_alternative_utf8_mail(seeded, mail_sett
     text = message.get_body(("plain",)).get_content()
     assert "王医生" in html and "王医生" in text
     hrefs = [a["href"] for a in BeautifulSoup(html, "html.parser").find_all("a")]
-    assert hrefs and all(h.startswith(("https://", "http://")) for h in hrefs)
+    assert hrefs and all(h.startswith(("https://", "http://", "tel:", "mailto:")) for h in hrefs)
 
 
 def test_the_raw_message_encodes_the_chinese_subject(seeded, mail_settings, tmp_path):

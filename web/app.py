@@ -5,7 +5,6 @@ topics, the digest archive, source health, Atom feeds — and ad-hoc live search
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -60,9 +59,11 @@ from store.vocab import (
     is_http_url,
     kind_count,
     local_minute,
+    mailto_href,
     status_rank,
     status_word,
     status_zh,
+    tel_href,
 )
 from web.atom import atom_feed, finding_href
 from web.eligibility import EligibilityView, Screener, default_screener, eligibility_view
@@ -117,24 +118,6 @@ def when(context: Any, value: Any) -> str:
     """A stored UTC time shown in the watchlist's time zone."""
     watchlist = context.get("watchlist")
     return local_minute(value, watchlist.timezone if watchlist else None)
-
-
-def tel_href(phone: str | None) -> str | None:
-    """A tap-to-call link for a phone number as trials print it ("+86 571 8723-6114 ext. 2"):
-    digits and a leading +, up to any extension; None when too few digits remain."""
-    number = re.split(r"(?i)\s*(?:ext|x|#|,|;)", (phone or "").strip(), maxsplit=1)[0]
-    digits = re.sub(r"[^0-9]", "", number)
-    if len(digits) < 5:
-        return None
-    return "tel:" + ("+" if number.startswith("+") else "") + digits
-
-
-def mailto_href(address: str | None) -> str | None:
-    """A tap-to-mail link for something that looks like one e-mail address, else None."""
-    address = (address or "").strip()
-    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", address):
-        return None
-    return "mailto:" + quote(address, safe="@.+-_")
 
 
 def detail_text(value: Any) -> str:
