@@ -24,6 +24,7 @@ from digests.period import Period
 from digests.render import Rendered, render_digest
 from digests.send import mark_sent, record_pending
 from hccwatch.watchlist import Watchlist, load_watchlist
+from pipeline.judge import judge_findings
 from replay.server import studies_from_recordings
 from sources.clinicaltrials import parse_study
 from sources.feeds import parse_feed
@@ -121,8 +122,10 @@ def news(count: int, *, stories: int) -> Iterator[Record]:
 
 
 def ingest(engine: Engine, source: str, records: Iterable[Record], at: datetime) -> None:
-    with session_scope(engine) as session:
-        ingest_batch(session, records, source=source, query="bench", seen_at=at, cursor="bench")
+    with session_scope(engine) as session:  # stored and judged, as a poll does
+        result = ingest_batch(session, records, source=source, query="bench", seen_at=at,
+                              cursor="bench")
+        judge_findings(session, result.touched, watchlist().judges(), now=at)
 
 
 def week_store(db: str) -> None:

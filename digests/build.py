@@ -11,11 +11,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from assess.eligibility import Eligibility
 from digests.choose import (
-    OPEN_STATUSES,
     Choice,
     Item,
-    Limits,
     SectionChoice,
     Story,
     choose,
@@ -23,8 +22,7 @@ from digests.choose import (
     sent_before,
 )
 from digests.labels import (
-    CHANGE_SCORE,
-    EVIDENCE_SCORE,
+    ALREADY_KNOWN,
     EVIDENCE_ZH,
     FIELD_LABELS,
     MAX_MENTIONS,
@@ -55,20 +53,16 @@ from store.models import Change, Finding
 from store.queries import describe
 from store.vocab import mailto_href, safe_url, site_contacts, status_word, status_zh, tel_href
 
-DEFAULT_LIMITS = Limits()
 
-
-def build_digest(session: Session, *, watchlist: Watched, period: Period, recipient: str,
-                 limits: Limits = DEFAULT_LIMITS) -> WeeklyDigest:
+def build_digest(session: Session, *, watchlist: Watched, period: Period,
+                 recipient: str) -> WeeklyDigest:
     """The digest of `period` for `recipient`: what no digest sent to them carried yet, the
     most relevant first, each section capped and the rest counted per topic."""
     topics = topic_labels(watchlist)
     items = gather(session, period_label=period.label, end=period.end, recipient=recipient,
                    topics=watchlist.relevance_context())
-    for item in items:
-        item.relevance = provisional_relevance(item, topics)
     first = not sent_before(session, period_label=period.label, recipient=recipient)
-    choice = choose(items, limits, starting_point=first)
+    choice = choose(items, watchlist.digest, starting_point=first)
     cards = Cards.load(session, choice, topics, period)
     sections = [section_of(chosen, cards, choice) for chosen in choice.sections]
     return WeeklyDigest(period=period, recipient=recipient, top=cards.entries(choice.top),
@@ -96,17 +90,6 @@ def section_of(chosen: SectionChoice, cards: Cards, choice: Choice) -> Section:
     return Section(chosen.id, title, title_zh, cards.entries(chosen.shown),
                    total=in_top + len(chosen.shown) + chosen.more, more=chosen.more,
                    more_by_topic=more)
-
-
-def provisional_relevance(item: Item, topics: dict[str, TopicLabel]) -> float:
-    """A stand-in score in [0, 1.1] from what the light rows hold (see CHANGE_SCORE)."""
-    if item.significance:
-        score = max(CHANGE_SCORE.get(s, 0.3) for s in item.significance)
-    elif item.kind == "trial":
-        score = 0.8 if item.open_nearby else 0.6 if item.status in OPEN_STATUSES else 0.3
-    else:
-        score = EVIDENCE_SCORE.get((item.evidence or "").lower(), 0.3)
-    return score + (0.1 if topics.get(item.topic, OTHER_TOPIC).specific else 0.0)
 
 
 @dataclass
@@ -158,8 +141,9 @@ class Cards:
             title_alt=finding.title_alt, summary=one_line(finding.summary, SUMMARY_CHARS),
             url=safe_url(finding.url), date=entry_date(item, changes, self.period),
             topic=topic, topics=[self.topic(t) for t in item.topics], badges=badges,
-            relevance=round(item.relevance, 3),
-            why=provisional_why(item, topic, badges, sites), eligibility=item.eligibility,
+            relevance=None if item.relevance is None else round(item.relevance, 2),
+            why=why_of(finding, item), eligibility=item.eligibility,
+            eligibility_line=eligibility_line(finding),
             status=status_word(finding.status) if finding.kind == "trial" else None,
             changes=[change_line(c) for c in changes], sites=sites[:MAX_SITES],
             more_sites=max(0, len(sites) - MAX_SITES),
@@ -211,17 +195,20 @@ def change_badges(changes: Sequence[Change]) -> list[Badge]:
     return list(badges)
 
 
-def provisional_why(item: Item, topic: TopicLabel, badges: Sequence[Badge],
-                    sites: Sequence[Site]) -> list[Badge]:
-    """Stands in for Finding.why until that column is in the store: the topic it is filed
-    under, its first badge and the first watched place it is open in."""
-    why = [Badge(topic.label, topic.label_zh)] if topic.id != OTHER_TOPIC.id else []
-    why += list(badges[:1])
-    if sites:
-        why.append(Badge(f"site in {sites[0].place}", f"{sites[0].place_zh or sites[0].place} 有研究中心"))
+def why_of(finding: Finding, item: Item) -> list[Badge]:
+    """The reasons of its relevance (Finding.why, English and Chinese), and whether it was
+    already known when watching began."""
+    why = [Badge(w["en"], w.get("zh")) for w in finding.why or [] if w.get("en")]
     if item.new and not item.announced and not item.change_ids:
-        why.append(Badge("already known when watching began", "开始关注时已有"))
+        why.append(Badge(*ALREADY_KNOWN))
     return why
+
+
+def eligibility_line(finding: Finding) -> Badge | None:
+    """The pre-screen's one line for a trial card ("may fit: Child-Pugh A, ..."), if screened."""
+    if not finding.eligibility:
+        return None
+    return Badge(*Eligibility.from_json(finding.eligibility).summary())
 
 
 def change_line(change: Change) -> str:

@@ -29,7 +29,7 @@ SECTION_IDS = ("trials", "papers", "news")
 STARTING_POINT_DAYS = 90  # a starting point shows the best evidence this recent, per topic
 OPEN_STATUSES = {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"}
 # Changes on a trial in a watched place (or one the patient may fit) that are always shown.
-ALWAYS_SHOWN = {"watched_site", "recruiting", "results", "stopped", "retraction"}
+ALWAYS_SHOWN = {"watched_site", "recruiting", "results", "stopped", "retraction", "may_fit"}
 _DETAIL_DATES = ("first_posted", "start_date", "entrez_date", "epub_date", "first_index_date")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
 
@@ -68,8 +68,8 @@ class Item:
     significance: set[str] = field(default_factory=set)
     topics: list[str] = field(default_factory=list)
     topic: str = "other"
-    relevance: float = 0.0
-    eligibility: str | None = None
+    relevance: float | None = None  # Finding.relevance (None: not judged yet, ranks last)
+    eligibility: str | None = None  # Finding.eligibility_verdict
 
     @property
     def section(self) -> str:
@@ -105,7 +105,7 @@ class Story:
 
     @property
     def relevance(self) -> float:
-        return self.lead.relevance
+        return self.lead.relevance or 0.0
 
 
 @dataclass
@@ -170,7 +170,7 @@ def gather(session: Session, *, period_label: str, end: datetime, recipient: str
 _LIGHT = (Finding.id, Finding.kind, Finding.baseline, Finding.first_seen_at, Finding.published,
           *(func.json_extract(Finding.details, f"$.{name}") for name in _DETAIL_DATES),
           Finding.evidence, Finding.status, func.json_array_length(Finding.watched_sites),
-          Finding.story_key)
+          Finding.story_key, Finding.relevance, Finding.eligibility_verdict)
 
 
 def _uncarried_findings(period_label: str, recipient: str) -> Select:
@@ -191,11 +191,12 @@ def _carried(period_label: str, recipient: str, *, changes: bool) -> SelectOfSca
 def _light(session: Session, query: Select) -> list[Item]:
     items = []
     for (fid, kind, baseline, first_seen, published, *dates, evidence, status, watched,
-         story) in session.exec(query):
+         story, relevance, verdict) in session.exec(query):
         details = dict(zip(_DETAIL_DATES, dates, strict=True))
         items.append(Item(finding_id=fid, kind=kind, baseline=bool(baseline), first_seen=first_seen,
                           own_date=_day(own_date(kind, published, details)[0]), evidence=evidence,
-                          status=status, watched=bool(watched), story_key=story))
+                          status=status, watched=bool(watched), story_key=story,
+                          relevance=relevance, eligibility=verdict))
     return items
 
 
@@ -277,7 +278,7 @@ def _per_topic(stories: list[Story]) -> list[Story]:
 def _stories(items: list[Item]) -> list[Story]:
     """News items sharing a story key are one story, led by its most relevant item."""
     stories: dict[object, Story] = {}
-    for item in sorted(items, key=lambda i: (-i.relevance, i.finding_id)):
+    for item in sorted(items, key=lambda i: (-(i.relevance or 0.0), i.finding_id)):
         story_id = item.story_key if item.story_key and not item.change_ids else item.finding_id
         stories.setdefault(story_id, Story([])).items.append(item)
     return list(stories.values())

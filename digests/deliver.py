@@ -103,8 +103,7 @@ def make_digest(post: Post, period: str | None = None, *, dry_run: bool = False,
 
 def render_for(post: Post, period: Period, recipient: str) -> tuple[WeeklyDigest, Rendered]:
     with session_scope(post.engine, write=False) as session:
-        digest = build_digest(session, watchlist=post.watchlist, period=period, recipient=recipient,
-                              limits=post.watchlist.digest)
+        digest = build_digest(session, watchlist=post.watchlist, period=period, recipient=recipient)
     return digest, render_digest(digest)
 
 

@@ -1,5 +1,5 @@
 """What a digest calls things, in English and Chinese: sections, change badges and their
-order, evidence labels, the provisional scores; how a source is named and a text shortened
+order, evidence labels; how a source is named and a text shortened
 to one line."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ SIGNIFICANCE = {
     "retraction": ("Retracted", "已撤稿", 0),
     "concern": ("Expression of concern", "关注声明", 1),
     "correction": ("Correction published", "已发布更正", 4),
+    "may_fit": ("May fit (pre-screen)", "可能符合（初筛）", 0),
     "stopped": ("Stopped", "已停止", 3),
     "completed": ("Completed", "已完成", 5),
     "status": ("Status changed", "状态变更", 6),
@@ -32,17 +33,8 @@ FIELD_LABELS = {"phases": "Phases", "sites": "Sites", "sites_removed": "Sites no
                 "title": "Title"}
 NEW_TRIAL = ("New trial", "新试验")
 NEWLY_FOUND = ("Newly found", "新发现")
+ALREADY_KNOWN = ("already known when watching began", "开始关注时已有")
 MAX_SITES, MAX_MENTIONS = 3, 5  # per card; the rest are one click away
-
-# Stands in for Finding.relevance (issue 13, section 1) until that column is in the store:
-# the most significant change, else what kind of new thing it is, a little more for a finding
-# filed under one of the patient's options than under the disease alone.
-CHANGE_SCORE = {"retraction": 1.0, "watched_site": 0.95, "recruiting": 0.9, "results": 0.85,
-                "stopped": 0.7, "completed": 0.5, "status": 0.45, "phase": 0.4, "site": 0.35}
-EVIDENCE_SCORE = {"retracted": 0.9, "guideline": 0.85, "phase 3 rct": 0.8, "rct": 0.7,
-                  "meta-analysis": 0.7, "systematic review": 0.6, "review": 0.4,
-                  "press release": 0.4, "preprint": 0.3, "case report": 0.2}
-
 
 def source_name(source: str) -> str:
     return source.removeprefix("feed:")

@@ -97,9 +97,10 @@ class Entry:
     topic: TopicLabel
     topics: list[TopicLabel]
     badges: list[Badge]
-    relevance: float
+    relevance: float | None  # Finding.relevance; None: not judged yet
     why: list[Badge] = field(default_factory=list)
-    eligibility: str | None = None
+    eligibility: str | None = None  # the pre-screen's verdict
+    eligibility_line: Badge | None = None  # and its one line, English and Chinese
     status: str | None = None
     changes: list[str] = field(default_factory=list)
     sites: list[Site] = field(default_factory=list)

@@ -25,6 +25,7 @@ LABELS = {
     "checked": "Sources checked · 已检查的来源",
     "no_sources": "No source has been polled yet. · 尚未检查任何来源。",
     "why": "Why", "why_zh": "原因",
+    "prescreen": "Eligibility pre-screen (ask the trial team) · 资格初筛（请向研究团队确认）",
     "more_sites": "and {n} more sites · 另有 {n} 个研究中心",
     "starting_point": "This first digest is a starting point: trials open in your watched places "
                       "first, then the best evidence of the last 90 days for each topic.",

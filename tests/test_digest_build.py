@@ -5,20 +5,24 @@ The seeding helpers here are shared by the other digest tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
+from assess.eligibility import Eligibility, Reason
 from digests.build import build_digest
+from digests.choose import Limits
 from digests.period import Period, PeriodError
 from digests.render import render_digest
 from digests.send import mark_sent, record_pending
+from pipeline.judge import judge_findings
 from pipeline.tagging import Tagger
 from sources.records import Contact, Location, Record
 from store.db import session_scope
 from store.ingest import ingest_batch
-from store.models import Finding, PollRun
+from store.models import Change, Finding, PollRun
 from store.state import record_failure
 
 TZ = "Asia/Shanghai"
@@ -64,9 +68,10 @@ def store(engine, watchlist, records: list[Record], *, at: datetime) -> None:
     by_source: dict[str, list[Record]] = {}
     for record in records:
         by_source.setdefault(record.source, []).append(tagger.tag(record, found_by=None))
-    with session_scope(engine) as session:
+    with session_scope(engine) as session:  # stored and judged, as a poll does
         for source, batch in by_source.items():
-            ingest_batch(session, batch, source=source, query="q", seen_at=at)
+            result = ingest_batch(session, batch, source=source, query="q", seen_at=at)
+            judge_findings(session, result.touched, watchlist.judges(), now=at)
 
 
 def week46(engine, watchlist) -> None:
@@ -206,7 +211,8 @@ def test_a_site_opening_in_a_watched_place_names_hospital_city_and_contact(seede
 def test_papers_carry_evidence_labels_and_the_trials_they_name(seeded, watchlist):
     digest = build(seeded, watchlist)
     papers = cards(digest, "papers")
-    assert [e.badges[0].text for e in papers] == ["retracted", "Phase 3 RCT", "review", "preprint"]
+    # By relevance: a retraction ranks first only when a past digest carried the paper.
+    assert [e.badges[0].text for e in papers] == ["Phase 3 RCT", "review", "preprint", "retracted"]
     rct = entry(digest, "pmid:40000001")
     assert [(m.label, m.url) for m in rct.mentions] == [
         ("NCT09990002", "https://clinicaltrials.gov/study/NCT09990002")]
@@ -270,3 +276,24 @@ def test_another_recipient_still_gets_what_the_first_was_sent(seeded, watchlist)
     send_recorded(seeded, watchlist)
     assert build(seeded, watchlist, recipient="other@example.org").counts == {
         "trials": 3, "papers": 4, "news": 2}
+
+
+def test_a_trial_the_patient_newly_may_fit_is_always_shown_with_its_pre_screen(seeded, watchlist):
+    send_recorded(seeded, watchlist)
+    screened = Eligibility("may_fit", (Reason("child_pugh", "fits", "Child-Pugh class A",
+                                              "Child-Pugh A", "Child-Pugh A级"),))
+    with session_scope(seeded) as session:  # what pipeline/judge.py records on a new verdict
+        trial = session.exec(select(Finding).where(Finding.key == "NCT09990003")).one()
+        trial.eligibility, trial.eligibility_verdict = screened.to_json(), "may_fit"
+        session.add(trial)
+        session.add(Change(finding_id=trial.id, field="eligibility", old="unclear", new="may_fit",
+                           seen_at=W48_AT, significance="may_fit"))
+    no_trials = dataclasses.replace(watchlist, digest=Limits(top_items=1, trial_updates=0))
+    digest = build(seeded, no_trials, Period(2026, 48, TZ))
+    card = entry(digest, "NCT09990003")  # shown although the cap for trial updates is 0
+    assert [b.text for b in card.badges] == ["May fit (pre-screen)"]
+    assert (card.eligibility_line.text, card.eligibility_line.text_zh) == (
+        "may fit: Child-Pugh A", "可能符合：Child-Pugh A级")
+    assert card.eligibility == "may_fit"
+    text = render_digest(digest).text
+    assert "Eligibility pre-screen (ask the trial team)" in text and "may fit: Child-Pugh A" in text

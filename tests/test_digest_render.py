@@ -35,8 +35,8 @@ def test_html_and_text_carry_every_section_and_entry(seeded, watchlist):
     result = rendered(seeded, watchlist)
     soup = BeautifulSoup(result.html, "html.parser")
     headings = [h.get_text() for h in soup.find_all("h2")]
-    # Seven cards fill the top box; the two news stories that did not fit follow under News.
-    assert headings == ["This week · 本周重点", "News · 新闻 (2)"]
+    # Seven cards fill the top box; the two least relevant papers follow under Papers.
+    assert headings == ["This week · 本周重点", "Papers · 论文 (4)"]
     for title in TITLES:
         assert title in soup.get_text()
         assert title in result.text

@@ -232,8 +232,10 @@ def test_dry_run_writes_the_files_and_sends_nothing(seeded, mail_settings, inbox
         assert set(item) == {"key", "kind", "title", "topic", "badges", "why", "relevance",
                              "eligibility"}
         assert item["title"] in text
-    assert summary["top"][0]["key"] == "pmid:40000003"  # a retraction ranks first
-    assert summary["top"][0]["badges"] == ["retracted"]
+    first = summary["top"][0]  # the most relevant: a new site in Seattle, now recruiting
+    assert (first["key"], first["badges"]) == (
+        "NCT09990001", ["New trial", "Site in a watched place", "Now recruiting"])
+    assert "recruiting in Seattle" in first["why"] and first["relevance"] > 0
     assert inbox.messages == [] and ledger(seeded) == []
     assert digest(mail_settings).exit_code == 0
     assert len(inbox.messages) == 1
