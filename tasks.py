@@ -83,10 +83,16 @@ def _packages() -> list[str]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
 
 
+def _top_files() -> list[str]:
+    """The project's top-level files (README.md and the like, which some tests read)."""
+    return sorted(p.name for p in ROOT.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
 def _mutmut_config(packages: list[str], modules: tuple[str, ...], tests: tuple[str, ...]) -> str:
     return "\n".join([
         "", "[tool.mutmut]",
         f"source_paths = {json.dumps(packages)}",
+        f"also_copy = {json.dumps([f for f in _top_files() if f != 'pyproject.toml'])}",
         f"only_mutate = {json.dumps(list(modules))}",
         f"pytest_add_cli_args_test_selection = {json.dumps(list(tests))}",
         'pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-m", "not browser"]',
@@ -102,6 +108,8 @@ def _prepare(target: str) -> Path:
     packages = _packages()
     for name in [*packages, "tests"]:
         shutil.copytree(ROOT / name, scratch / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in _top_files():
+        shutil.copy2(ROOT / name, scratch / name)
     config = _mutmut_config(packages, modules, tests)
     (scratch / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
     # exists before mutmut starts, or Python caches its PYTHONPATH entry as missing and
