@@ -8,7 +8,7 @@ import difflib
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -20,6 +20,7 @@ from assess.profile import Patient, ProfileError, patient_from_table
 from assess.relevance import RelevanceContext, TopicInfo, mesh_in_query, short_label
 from digests.choose import Limits
 from hccwatch.settings import ConfigError
+from pipeline.config import Feed, Place, Topic
 from pipeline.judge import Judges
 from store.schedule import WEEKDAYS, next_runs
 
@@ -31,44 +32,6 @@ FEED_KEYS = {"name", "url", "lang", "kind", "notes"}
 PLACE_KEYS = {"name", "label_zh", "match", "country", "notes"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MAX_WEIGHT = 10
-
-
-@dataclass(frozen=True)
-class Topic:
-    id: str
-    label: str
-    terms: tuple[str, ...]
-    label_zh: str | None = None
-    terms_zh: tuple[str, ...] = ()
-    ctgov: dict[str, str] | None = None
-    pubmed: str | None = None
-    europepmc: str | None = None
-    kind: str | None = None
-    weight: float | None = None  # None: not given (1, or half for the disease topic)
-
-    @property
-    def all_terms(self) -> tuple[str, ...]:
-        return self.terms + self.terms_zh
-
-    @property
-    def is_disease(self) -> bool:
-        return self.kind == "disease"
-
-
-@dataclass(frozen=True)
-class Feed:
-    name: str
-    url: str
-    lang: str = "en"
-    kind: str | None = None
-
-
-@dataclass(frozen=True)
-class Place:
-    name: str
-    match: tuple[str, ...]
-    label_zh: str | None = None
-    country: str | None = None
 
 
 # key -> (smallest, largest) allowed
@@ -102,6 +65,10 @@ class Watchlist:
                 return topic
         known = ", ".join(t.id for t in self.topics)
         raise ConfigError(f"unknown topic {topic_id!r} (watchlist has: {known})")
+
+    def with_topic(self, topic: Topic) -> Watchlist:
+        """This watchlist with `topic` added (in place of one with the same id)."""
+        return replace(self, topics=tuple(t for t in self.topics if t.id != topic.id) + (topic,))
 
     def judges(self) -> Judges:
         """The judgement inputs for stored findings: relevance, and every trial's eligibility

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from hccwatch.settings import ConfigError, Settings
-from hccwatch.watchlist import Topic, Watchlist
+from pipeline.config import PollSettings, Searches, Topic
 from pipeline.engine import Fetcher, PollReport, Runner, Task, poll
 from pipeline.events import Progress, ignore
 from pipeline.plan import plan
 from sources.matching import is_cjk, normalize
+from store.errors import ConfigError
 from store.models import ADHOC_TOPIC_PREFIX
 from store.vocab import ADHOC_SOURCES
 
@@ -68,7 +68,7 @@ def _from_scratch(fetch: Fetcher) -> Fetcher:
     return lambda _cursor, run_started: fetch(None, run_started)
 
 
-def plan_adhoc(settings: Settings, watchlist: Watchlist, stack: ExitStack, topic: Topic,
+def plan_adhoc(settings: PollSettings, watchlist: Searches, stack: ExitStack, topic: Topic,
                sources: Sequence[str], progress: Progress) -> tuple[list[Task], dict[str, str]]:
     """Tasks for the sources that can search now; the others with the reason they cannot."""
     tasks: list[Task] = []
@@ -84,13 +84,12 @@ def plan_adhoc(settings: Settings, watchlist: Watchlist, stack: ExitStack, topic
     return tasks, unavailable
 
 
-def adhoc_search(engine: Engine, settings: Settings, watchlist: Watchlist, term: str,
+def adhoc_search(engine: Engine, settings: PollSettings, watchlist: Searches, term: str,
                  sources: Sequence[str] | None = None, *, progress: Progress = ignore,
                  runner: Runner | None = None) -> AdhocResult:
     """Search the sources live for `term` and store what they return, tagged ad-hoc."""
     topic = adhoc_topic(clean_term(term))
-    extended = dataclasses.replace(
-        watchlist, topics=tuple(t for t in watchlist.topics if t.id != topic.id) + (topic,))
+    extended = watchlist.with_topic(topic)
     with ExitStack() as stack:
         tasks, unavailable = plan_adhoc(settings, extended, stack, topic,
                                         sources or ADHOC_SOURCES, progress)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
-from hccwatch.watchlist import Watchlist
+from pipeline.config import Searches
 from pipeline.events import Progress, ProgressEvent, Stage, ignore, source_failure
 from pipeline.judge import Judges, judge_findings, rejudge_if_changed
 from pipeline.tagging import Tagger
@@ -338,7 +338,7 @@ def finish_poll(engine: Engine, report: PollReport) -> PollReport:
     return report
 
 
-def poll(engine: Engine, watchlist: Watchlist, tasks: Sequence[Task], *,
+def poll(engine: Engine, watchlist: Searches, tasks: Sequence[Task], *,
          runner: Runner | None = None, progress: Progress = ignore,
          record_run: bool = True) -> PollReport:
     """Run every task once (on `runner`, a few threads by default), recording a PollRun with

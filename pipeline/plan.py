@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 
-from hccwatch.settings import ConfigError, Settings
-from hccwatch.watchlist import Feed, Watchlist
+from pipeline.config import Feed, PollSettings, Searches
 from pipeline.engine import Fetch, Fetcher, Page, Task
 from pipeline.events import Progress, ProgressEvent
 from pipeline.tagging import Tagger
@@ -17,12 +16,13 @@ from sources import clinicaltrials, europepmc, feeds, pubmed
 from sources.http import HttpClient, RetryPolicy, make_client
 from sources.records import Record, day_cursor
 from store.db import open_engine, session_scope, utcnow
+from store.errors import ConfigError
 from store.queries import stored_ids
 
 MODIFIED = "modified"  # the query name of PubMed's sweep of stored papers
 
 
-def client_for(settings: Settings, rate: float, *, ncbi: bool = False) -> HttpClient:
+def client_for(settings: PollSettings, rate: float, *, ncbi: bool = False) -> HttpClient:
     """A client for one source; only NCBI's (`ncbi`) names the contact's e-mail address."""
     return make_client(rate=rate, contact=settings.user_contact, with_email=ncbi,
                        timeout=settings.http_timeout,
@@ -44,7 +44,7 @@ def paged(pages: Pages) -> Fetcher:
     return fetch
 
 
-def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
+def ctgov_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
                 progress: Progress) -> list[Task]:
     client = stack.enter_context(client_for(settings, settings.ctgov_rate))
 
@@ -57,7 +57,7 @@ def ctgov_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             for topic in watchlist.topics if topic.ctgov]
 
 
-def pubmed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
+def pubmed_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
                  progress: Progress) -> list[Task]:
     client = stack.enter_context(client_for(settings, settings.effective_ncbi_rate, ncbi=True))
     eutils = pubmed.Eutils(client, settings.eutils_url, email=settings.ncbi_email,
@@ -92,7 +92,7 @@ def stored_ids_of(db: str, scheme: str) -> list[str]:
         engine.dispose()
 
 
-def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
+def europepmc_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
                     progress: Progress) -> list[Task]:
     client = stack.enter_context(client_for(settings, europepmc.RATE))
 
@@ -106,7 +106,7 @@ def europepmc_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
             for topic in watchlist.topics if topic.europepmc]
 
 
-def feed_tasks(settings: Settings, watchlist: Watchlist, stack: ExitStack,
+def feed_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
                progress: Progress) -> list[Task]:
     """One Task per feed in the watchlist (source `feed:<name>`, query = the feed's name)."""
     if not watchlist.feeds:
@@ -146,12 +146,12 @@ def keep_matching(records: Sequence[Record], tagger: Tagger) -> list[Record]:
     return [record for record in records if tagger.tag(record, found_by=None).topics]
 
 
-Builder = Callable[[Settings, Watchlist, ExitStack, Progress], list[Task]]
+Builder = Callable[[PollSettings, Searches, ExitStack, Progress], list[Task]]
 BUILDERS: dict[str, Builder] = {"ctgov": ctgov_tasks, "pubmed": pubmed_tasks,
                                 "europepmc": europepmc_tasks, "feeds": feed_tasks}
 
 
-def plan(settings: Settings, watchlist: Watchlist, stack: ExitStack, *,
+def plan(settings: PollSettings, watchlist: Searches, stack: ExitStack, *,
          sources: Sequence[str] | None = None, topics: Sequence[str] | None = None,
          progress: Progress) -> list[Task]:
     """The tasks for the chosen sources and topics (all by default)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hccwatch.watchlist import Watchlist
+from pipeline.config import Searches
 from sources.matching import PlaceSpec, match_topics, watched_sites
 from sources.records import Record
 
@@ -13,7 +13,7 @@ from sources.records import Record
 class Tagger:
     """Tags records with every topic whose terms they mention and with watched trial sites."""
 
-    def __init__(self, watchlist: Watchlist):
+    def __init__(self, watchlist: Searches):
         self.topics = {t.id: t.all_terms for t in watchlist.topics}
         self.places = [PlaceSpec(p.name, p.match, p.country, p.label_zh) for p in watchlist.places]
 
