@@ -5,7 +5,7 @@ checked against it (all inside: fits, none: excludes, some: ask)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -133,12 +133,10 @@ def read_child_pugh(clause: Clause, patient: Patient, today: date) -> list[Readi
     triggers = list(_CP_TRIGGER.finditer(clause.low)) if _CP_GATE.open(clause) else []
     if not triggers:
         return []
-    for trigger in triggers:
-        allowed = _cp_near(clause.low, trigger.start(), trigger.end())
-        if allowed:
-            break
-    if not allowed:
+    found = first_allowed(triggers, lambda t: _cp_near(clause.low, t.start(), t.end()))
+    if not found:
         return [unread("child_pugh", triggers[0].span())]
+    trigger, allowed = found
     want = wanted(clause, trigger.start(), trigger.end())
     shown = allowed if want else CP_SCORES - allowed
     return [judge("child_pugh", member(_patient_cp(patient), allowed), want,
@@ -223,19 +221,32 @@ def read_ecog(clause: Clause, patient: Patient, today: date) -> list[Reading]:
         r"karnofsky|\bkps\b|lansky", clause.low[max(0, t.start() - 20):t.end() + 20])]
     if not triggers:
         return []
-    for trigger in triggers:
-        tail = clause.low[trigger.end():trigger.end() + 80]
-        stop = _ECOG_STOP.search(tail)
-        allowed = _ecog_set(tail[:stop.start()] if stop else tail)
-        if allowed:
-            break
-    if not allowed:
+    found = first_allowed(triggers, lambda t: _ecog_after(clause.low, t.end()))
+    if not found:
         return [unread("ecog", triggers[0].span())]
+    trigger, allowed = found
     want = wanted(clause, trigger.start(), trigger.end())
     shown = allowed if want else ECOG_VALUES - allowed
     label = "-".join(str(v) for v in sorted({min(shown), max(shown)})) if shown else "none"
     return [judge("ecog", member({patient.ecog} if patient.ecog is not None else None, allowed),
                   want, (f"ECOG {label}", f"ECOG {label}"), QUESTIONS["ecog"], trigger.span())]
+
+
+def first_allowed(triggers: Iterable[re.Match[str]],
+                  read: Callable[[re.Match[str]], set[int]]) -> tuple[re.Match[str], set[int]] | None:
+    """The first trigger next to which `read` finds the allowed values, with those values."""
+    for trigger in triggers:
+        allowed = read(trigger)
+        if allowed:
+            return trigger, allowed
+    return None
+
+
+def _ecog_after(low: str, end: int) -> set[int]:
+    """The ECOG values allowed by the words after a trigger (up to where the clause moves on)."""
+    tail = low[end:end + 80]
+    stop = _ECOG_STOP.search(tail)
+    return _ecog_set(tail[:stop.start()] if stop else tail)
 
 
 def _ecog_set(text: str) -> set[int]:
