@@ -20,8 +20,9 @@ from assess.profile import Patient, ProfileError, patient_from_table
 from assess.relevance import RelevanceContext, TopicInfo, mesh_in_query, short_label
 from digests.choose import Limits
 from hccwatch.settings import ConfigError
-from pipeline.config import Feed, Place, Topic
+from pipeline.config import Feed, Topic
 from pipeline.judge import Judges
+from sources.matching import PlaceSpec
 from store.schedule import WEEKDAYS, next_runs
 
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
@@ -47,7 +48,7 @@ class Watchlist:
     digest_hour: int = 7
     topics: tuple[Topic, ...] = ()
     feeds: tuple[Feed, ...] = ()
-    places: tuple[Place, ...] = field(default_factory=tuple)
+    places: tuple[PlaceSpec, ...] = field(default_factory=tuple)
     patient: Patient = field(default_factory=Patient)   # no [patient]: nothing known
     digest: Limits = field(default_factory=Limits)  # `[digest]`: how much the digest shows
 
@@ -278,9 +279,9 @@ def _feed(table: dict[str, Any], loc: _Locator, index: int) -> Feed:
                 kind=_text(table, "kind", loc, "feeds", index))
 
 
-def _place(table: dict[str, Any], loc: _Locator, index: int) -> Place:
+def _place(table: dict[str, Any], loc: _Locator, index: int) -> PlaceSpec:
     _unknown(table, PLACE_KEYS, loc, "places", index)
     name = _text(table, "name", loc, "places", index, required=True)
     match = _strings(table.get("match"), "match", loc, "places", index) or (name,)
-    return Place(name=name, match=match, label_zh=_text(table, "label_zh", loc, "places", index),
+    return PlaceSpec(name=name, match=match, label_zh=_text(table, "label_zh", loc, "places", index),
                  country=_text(table, "country", loc, "places", index))

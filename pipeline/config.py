@@ -1,7 +1,7 @@
-"""What the poll engine reads of the configuration. The topics, feeds and watched places a poll
-searches for are defined here (the watchlist loader builds them); the settings and the watchlist
-themselves are Protocols that hccwatch's Settings and Watchlist satisfy as they are, so pipeline
-never imports the composition root."""
+"""What the poll engine reads of the configuration. The topics and feeds a poll searches for
+are defined here (the watchlist loader builds them; a watched place is sources.matching's
+PlaceSpec); the settings and the watchlist themselves are Protocols that hccwatch's Settings and
+Watchlist satisfy as they are, so pipeline never imports the composition root."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline.judge import Judges
+from sources.matching import PlaceSpec
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,6 @@ class Feed:
     kind: str | None = None
 
 
-@dataclass(frozen=True)
-class Place:
-    name: str
-    match: tuple[str, ...]
-    label_zh: str | None = None
-    country: str | None = None
-
-
 class Searches(Protocol):
     """What a poll searches for (hccwatch.watchlist.Watchlist is one)."""
 
@@ -59,7 +52,7 @@ class Searches(Protocol):
     def feeds(self) -> tuple[Feed, ...]: ...
 
     @property
-    def places(self) -> tuple[Place, ...]: ...
+    def places(self) -> tuple[PlaceSpec, ...]: ...
 
     def topic(self, topic_id: str) -> Topic: ...
 

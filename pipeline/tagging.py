@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.config import Searches
-from sources.matching import PlaceSpec, match_topics, watched_sites
+from sources.matching import match_topics, watched_sites
 from sources.records import Record
 
 
@@ -15,7 +15,7 @@ class Tagger:
 
     def __init__(self, watchlist: Searches):
         self.topics = {t.id: t.all_terms for t in watchlist.topics}
-        self.places = [PlaceSpec(p.name, p.match, p.country, p.label_zh) for p in watchlist.places]
+        self.places = watchlist.places
 
     def tag(self, record: Record, *, found_by: str | None, query: str | None = None) -> Record:
         text = " ".join(filter(None, [record.title, record.title_alt, record.summary,
