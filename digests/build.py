@@ -24,7 +24,6 @@ from digests.choose import (
 from digests.labels import (
     ALREADY_KNOWN,
     EVIDENCE_ZH,
-    FIELD_LABELS,
     MAX_MENTIONS,
     MAX_SITES,
     NEW_TRIAL,
@@ -51,7 +50,16 @@ from digests.period import Period
 from digests.queries import by_ids, mentions, source_health
 from store.models import Change, Finding
 from store.queries import describe
-from store.vocab import mailto_href, safe_url, site_contacts, status_word, status_zh, tel_href
+from store.vocab import (
+    code_text,
+    field_label,
+    mailto_href,
+    safe_url,
+    site_contacts,
+    status_word,
+    status_zh,
+    tel_href,
+)
 
 
 def build_digest(session: Session, *, watchlist: Watched, period: Period,
@@ -212,18 +220,14 @@ def eligibility_line(finding: Finding) -> Badge | None:
 
 
 def change_line(change: Change) -> str:
-    if change.field == "status":
-        return f"Status: {status_word(change.old)} → {status_word(change.new)}"
-    if change.field == "results_first_posted":
-        return f"Results first posted {change.new}"
-    if change.field == "site":
-        return f"New site in a watched place: {change.new}"
-    if change.field == "site_status":
-        return f"Site status: {change.old} → {change.new}"
+    """One change as the family reads it, in both languages: `Trial status · 试验状态:
+    Recruiting · 招募中 → Terminated · 已终止` (codes never shown raw)."""
+    label = field_label(change.field)
     if change.field == "evidence":
-        return f"Retracted (was: {change.old or 'not labelled'})"
-    label = FIELD_LABELS.get(change.field, change.field)
-    return f"{label}: {change.old or '—'} → {change.new or '—'}"
+        return f"{label}: {code_text(change.old or 'not labelled')} → Retracted · 已撤稿"
+    if change.field in {"site", "results_first_posted"}:
+        return f"{label}: {change.new}"
+    return f"{label}: {code_text(change.old)} → {code_text(change.new)}"
 
 
 def site_of(site: dict[str, Any]) -> Site:

@@ -29,8 +29,6 @@ EVIDENCE_ZH = {"retracted": "已撤稿", "phase 3 rct": "III期随机对照试�
                "meta-analysis": "荟萃分析", "systematic review": "系统综述", "review": "综述",
                "press release": "新闻稿", "case report": "病例报告", "preprint": "预印本",
                "guideline": "指南"}
-FIELD_LABELS = {"phases": "Phases", "sites": "Sites", "sites_removed": "Sites no longer listed",
-                "title": "Title"}
 NEW_TRIAL = ("New trial", "新试验")
 NEWLY_FOUND = ("Newly found", "新发现")
 ALREADY_KNOWN = ("already known when watching began", "开始关注时已有")

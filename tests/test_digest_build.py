@@ -182,7 +182,7 @@ def test_trials_carry_their_topic_and_come_most_relevant_first(seeded, watchlist
 def test_a_trial_new_and_terminated_in_the_same_digest_says_both(seeded, watchlist):
     stopped = entry(build(seeded, watchlist), "NCT09990003")
     assert [b.text for b in stopped.badges] == ["New trial", "Terminated"]
-    assert stopped.changes == ["Status: Recruiting → Terminated"]
+    assert stopped.changes == ["Trial status · 试验状态: Recruiting · 招募中 → Terminated · 已终止"]
 
 
 def test_a_change_to_a_trial_announced_before_is_an_update(seeded, watchlist):
@@ -198,7 +198,7 @@ def test_a_change_to_a_trial_announced_before_is_an_update(seeded, watchlist):
 def test_a_site_opening_in_a_watched_place_names_hospital_city_and_contact(seeded, watchlist):
     update = entry(build(seeded, watchlist), "NCT09990001")
     assert [b.text for b in update.badges] == ["New trial", "Site in a watched place", "Now recruiting"]
-    assert any(line.startswith("New site in a watched place: Fred Hutchinson") for line in update.changes)
+    assert any(line.startswith("New site in a watched place · 关注地点新增中心: Fred Hutchinson") for line in update.changes)
     site = update.sites[0]
     assert (site.place, site.place_zh, site.facility, site.city) == (
         "Seattle", "西雅图", "Fred Hutchinson Cancer Center", "Seattle")
@@ -269,7 +269,7 @@ def test_a_finding_is_never_announced_twice_but_its_later_change_is(seeded, watc
         session.add(moved)
     week48 = build(seeded, watchlist, Period(2026, 48, TZ))
     assert [e.key for e in week48.entries()] == ["NCT09990002"]
-    assert entry(week48, "NCT09990002").changes == ["Status: Recruiting → Completed"]
+    assert entry(week48, "NCT09990002").changes == ["Trial status · 试验状态: Recruiting · 招募中 → Completed · 已完成"]
 
 
 def test_another_recipient_still_gets_what_the_first_was_sent(seeded, watchlist):

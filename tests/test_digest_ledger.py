@@ -124,7 +124,7 @@ def test_a_missed_week_is_carried_by_the_next_and_nothing_twice(engine, watchlis
                                                   details={"start_date": "2025-12-10"})], at=week3)
     w51 = build(engine, watchlist, Period.containing(week3, TZ))
     assert keys(w51) == {"NCT07119606", "NCT09999003"}
-    assert entry(w51, "NCT07119606").changes == ["Status: Not yet recruiting → Recruiting"]
+    assert entry(w51, "NCT07119606").changes == ["Trial status · 试验状态: Not yet recruiting · 尚未招募 → Recruiting · 招募中"]
     send_recorded(engine, watchlist, Period.containing(week3, TZ))
     assert build(engine, watchlist, Period.containing(week3 + timedelta(days=7), TZ)).is_empty
     # Another recipient never sent anything still gets everything, the old trials counted.
