@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from hccwatch.settings import ConfigError, Settings, load_settings
 from hccwatch.watchlist import Watchlist, load_watchlist
-from store.db import StoreError, open_engine
+from store.db import StoreError, open_engine, session_scope, utcnow
 
 if TYPE_CHECKING:
     from digests.deliver import Post
@@ -66,7 +66,12 @@ class App:
                         runner=runner or threads(self.settings.feed_concurrency))
 
     def post(self) -> Post:
-        """What delivering a digest needs: the store, the mail settings, the watchlist."""
+        """What delivering a digest needs: the store, the mail settings, the watchlist. The
+        stored judgements are first brought up to date with the watchlist, so a weight or a
+        patient fact changed since the last poll already counts in this digest."""
         from digests.deliver import Post
+        from pipeline.judge import rejudge_if_changed
 
+        with session_scope(self.engine) as session:
+            rejudge_if_changed(session, self.watchlist.judges(), now=utcnow())
         return Post(self.engine, self.settings, self.watchlist)

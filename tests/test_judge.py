@@ -245,3 +245,24 @@ def test_digest_settings_in_the_watchlist_cap_the_digest(env, eutils, watchlist_
     section = next(s for s in digest["sections"] if s["id"] == "papers")
     assert [item["key"] for item in digest["top"]] == ["pmid:99000101"]  # top_items = 1
     assert len(section["shown"]) <= 1 and len(section["shown"]) + section["more"] == 2  # papers = 1
+
+
+def test_a_digest_made_without_a_poll_ranks_by_the_watchlist_as_it_is_now(
+        env, eutils, watchlist_path, tmp_path):
+    eutils.articles = []
+    assert hcc("poll", "--source", "pubmed", env=env).returncode == 0  # the baseline: nothing yet
+    eutils.articles = articles_from_recordings((fixture_bytes(f"pubmed/{name}") for name in PAPERS),
+                                               entered=datetime.now(UTC).date())
+    assert hcc("poll", "--source", "pubmed", env=env).returncode == 0
+
+    def digest_relevance(out) -> dict[str, float]:
+        made = hcc("digest", "--dry-run", "--out", str(out), env=env)
+        assert made.returncode == 0, made.stderr
+        digest = json.loads((out / "digest.json").read_text(encoding="utf-8"))
+        items = digest["top"] + [i for s in digest["sections"] for i in s["shown"]]
+        return {i["key"]: i["relevance"] for i in items}
+
+    before = digest_relevance(tmp_path / "before")
+    watchlist_path.write_text(WATCHLIST.replace("weight = 1.5", "weight = 0.2"), encoding="utf-8")
+    after = digest_relevance(tmp_path / "after")  # no poll in between
+    assert after["pmid:99000101"] < before["pmid:99000101"]
