@@ -74,9 +74,9 @@ class Watchlist:
     def judges(self) -> Judges:
         """The judgement inputs for stored findings: relevance, and every trial's eligibility
         pre-screen for this watchlist's patient. The profile and the rules' version are part
-        of the inputs, so changing either judges every stored finding again."""
+        of the inputs (with the watched places), so changing any judges every stored finding again."""
         return Judges(relevance=self.relevance_context(), screen=partial(screen, patient=self.patient),
-                      patient=f"{RULES_VERSION}|{self.patient!r}")
+                      patient=f"{RULES_VERSION}|{self.patient!r}", places=self.places)
 
     def relevance_context(self) -> RelevanceContext:
         """What relevance ranking needs from the watchlist: topics with their weights, and the

@@ -2,7 +2,8 @@
 every finding the batch touched (assess.relevance) and, for trials, the eligibility pre-screen
 when a patient is known, written back in the batch's transaction. A changed verdict is recorded
 as a Change ("eligibility"); all findings are judged again when the watchlist's judgement
-inputs change (their hash is kept in the store) and once a week (recency fades)."""
+inputs change (topics, weights, patient, places; their hash is kept in the store) and once a
+week (recency fades), every trial's sites in the watched places found again first."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import or_, union
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from assess.relevance import RECENT_CHANGE_DAYS, ChangeFact, RelevanceContext, RelevanceFacts, score
+from sources.matching import PlaceSpec, watched_sites
+from sources.records import Contact, Location
 from store.models import Change, Digest, DigestEntry, Finding, JudgementState
 
 log = logging.getLogger("hccwatch.judge")
@@ -50,10 +54,11 @@ class Judges:
     relevance: RelevanceContext
     screen: Screen | None = None
     patient: str = ""
+    places: tuple[PlaceSpec, ...] = ()
 
     @property
     def inputs_hash(self) -> str:
-        text = f"{JUDGE_VERSION}|{self.relevance!r}|{self.screen is not None}|{self.patient}"
+        text = f"{JUDGE_VERSION}|{self.relevance!r}|{self.screen is not None}|{self.patient}|{self.places!r}"
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -217,11 +222,31 @@ def rejudge_if_changed(session: Session, judges: Judges, *, now: datetime) -> in
     if fresh:
         return 0
     ids = list(session.exec(select(Finding.id).where(Finding.placeholder == False)))  # noqa: E712
+    find_watched_sites(session, judges.places)
     judged = judge_findings(session, ids, judges, now=now)
     state = state or JudgementState(name=STATE_NAME, inputs_hash="", judged_at=now)
     state.inputs_hash, state.judged_at = judges.inputs_hash, now
     session.add(state)
     return judged
+
+
+def find_watched_sites(session: Session, places: Sequence[PlaceSpec]) -> None:
+    """Every stored trial's sites in the watched places, found again from its stored locations
+    (the places may have changed since it was polled). Not a change of the trial: no Change."""
+    trials = session.exec(select(Finding).where(Finding.kind == "trial", Finding.placeholder == False)  # noqa: E712
+                          .options(load_only(Finding.id, Finding.locations, Finding.watched_sites)))
+    for trial in trials:
+        sites = watched_sites([_location(loc) for loc in trial.locations or []], places)
+        if sites != (trial.watched_sites or []):
+            trial.watched_sites = sites
+            session.add(trial)
+
+
+def _location(stored: dict[str, Any]) -> Location:
+    contacts = [Contact(**{k: c.get(k) for k in ("name", "role", "phone", "email")})
+                for c in stored.get("contacts") or []]
+    return Location(**{k: stored.get(k) for k in ("facility", "city", "state", "country", "status")},
+                    contacts=contacts)
 
 
 def _aware(value: datetime) -> datetime:

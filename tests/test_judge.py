@@ -4,6 +4,7 @@ old stores migrated; seen through the real `hccwatch` command and the web app.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from pipeline.judge import Judges, judge_findings, rejudge_if_changed
 from pipeline.tagging import Tagger
 from replay.literature import EutilsHandler, articles_from_recordings
 from sources.clinicaltrials import parse_page
+from sources.matching import PlaceSpec
 from store.db import open_engine, session_scope
 from store.ingest import ingest_batch
 from store.models import Change, Finding, JudgementState
@@ -266,3 +268,25 @@ def test_a_digest_made_without_a_poll_ranks_by_the_watchlist_as_it_is_now(
     watchlist_path.write_text(WATCHLIST.replace("weight = 1.5", "weight = 0.2"), encoding="utf-8")
     after = digest_relevance(tmp_path / "after")  # no poll in between
     assert after["pmid:99000101"] < before["pmid:99000101"]
+
+
+def test_a_place_added_to_the_watchlist_finds_stored_trials_there(settings, engine, watchlist):
+    """Shanghai only: the Portland trial has no watched site; once Portland is watched, the
+    next judging finds its site there from the stored locations and ranks it for it."""
+    _store_trials(engine, watchlist, "week1")
+    with session_scope(engine) as session:
+        rejudge_if_changed(session, watchlist.judges(), now=NOW)
+    with session_scope(engine) as session:
+        before = get_finding(session, "NCT99000002")
+        assert before.watched_sites == [] and before.relevance is not None
+        score_before = before.relevance
+    portland = PlaceSpec(name="Portland", match=("Portland",), label_zh="波特兰")
+    moved = dataclasses.replace(watchlist, places=watchlist.places + (portland,))
+    with session_scope(engine) as session:
+        assert rejudge_if_changed(session, moved.judges(), now=NOW) == 3
+    with session_scope(engine) as session:
+        after = get_finding(session, "NCT99000002")
+        assert [s["place"] for s in after.watched_sites] == ["Portland"]
+        assert after.relevance > score_before
+        assert any("Portland" in why["en"] for why in after.why)
+        assert session.exec(select(Change).where(Change.finding_id == after.id)).all() == []
