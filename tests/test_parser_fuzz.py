@@ -69,10 +69,10 @@ def check(name: str, body: bytes) -> None:
         assert str(error)
         return
     if name == "esearch":
-        count, webenv, query_key, ids = result
-        assert isinstance(count, int) and count >= 0
-        assert all(isinstance(v, str | None) for v in (webenv, query_key))
-        assert all(isinstance(i, str) for i in ids)
+        assert isinstance(result.count, int) and result.count >= 0
+        assert all(isinstance(v, str | None) for v in (result.webenv, result.query_key))
+        assert all(isinstance(i, str) for i in result.ids)
+        assert all(isinstance(w, str) for w in result.warnings)
         return
     assert isinstance(result, ParsedPage)
     assert result.next is None or isinstance(result.next, str)
