@@ -26,7 +26,10 @@ from sources.matching import PlaceSpec
 from store.schedule import WEEKDAYS, next_runs
 
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
-TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient", "digest"}
+TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient", "digest",
+            "alerts"}
+ALERT_KINDS = ("recruiting_nearby", "may_fit", "stopped", "results", "retraction")
+QUIET_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
               "kind", "notes", "codes", "trials", "weight"}
 FEED_KEYS = {"name", "url", "lang", "kind", "notes"}
@@ -41,6 +44,15 @@ DIGEST_LIMITS = {"top_items": (1, 50), "papers": (0, 500), "news": (0, 500), "tr
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """`[alerts]` (DESIGN.md): which changes alert at once and the quiet hours. Read and
+    checked so a watchlist in the agreed schema loads; immediate alerts are not sent yet."""
+
+    kinds: tuple[str, ...] = ALERT_KINDS
+    quiet_hours: str = "22:00-07:00"
+
+
+@dataclass(frozen=True)
 class Watchlist:
     path: Path
     timezone: str = "Asia/Shanghai"
@@ -51,6 +63,7 @@ class Watchlist:
     places: tuple[PlaceSpec, ...] = field(default_factory=tuple)
     patient: Patient = field(default_factory=Patient)   # no [patient]: nothing known
     digest: Limits = field(default_factory=Limits)  # `[digest]`: how much the digest shows
+    alerts: Alerts = field(default_factory=Alerts)  # `[alerts]`: read, not yet sent
 
     @property
     def tz(self) -> ZoneInfo:
@@ -168,7 +181,8 @@ def parse_watchlist(data: dict[str, Any], loc: _Locator) -> Watchlist:
     return Watchlist(path=loc.path, timezone=str(timezone), digest_weekday=weekday,
                      digest_hour=hour, topics=topics, feeds=feeds, places=places,
                      patient=_patient(data.get("patient", {}), loc),
-                     digest=_digest(data.get("digest", {}), loc))
+                     digest=_digest(data.get("digest", {}), loc),
+                     alerts=_alerts(data.get("alerts", {}), loc))
 
 
 def _patient(table: Any, loc: _Locator) -> Patient:
@@ -191,6 +205,22 @@ def _digest(table: Any, loc: _Locator) -> Limits:
             raise loc.fail(f"digest {key} must be a whole number from {low} to {high}, not {value!r}",
                            "digest", 0, key)
     return Limits(**table)
+
+
+def _alerts(table: Any, loc: _Locator) -> Alerts:
+    """`[alerts]`: kinds from ALERT_KINDS, quiet_hours as HH:MM-HH:MM; absent keys keep defaults."""
+    if not isinstance(table, dict):
+        raise loc.fail("alerts must be a table: [alerts]", key="alerts")
+    _unknown(table, {"kinds", "quiet_hours"}, loc, "alerts", 0)
+    kinds = table.get("kinds", list(ALERT_KINDS))
+    if not isinstance(kinds, list) or any(k not in ALERT_KINDS for k in kinds):
+        raise loc.fail(f"alerts kinds must be a list of {', '.join(ALERT_KINDS)}, not {kinds!r}",
+                       "alerts", 0, "kinds")
+    quiet = table.get("quiet_hours", Alerts.quiet_hours)
+    if not isinstance(quiet, str) or not QUIET_HOURS_RE.match(quiet):
+        raise loc.fail(f"alerts quiet_hours must look like 22:00-07:00, not {quiet!r}",
+                       "alerts", 0, "quiet_hours")
+    return Alerts(kinds=tuple(kinds), quiet_hours=quiet)
 
 
 def _tables(data: dict[str, Any], name: str, loc: _Locator) -> list[dict[str, Any]]:

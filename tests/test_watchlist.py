@@ -54,6 +54,9 @@ GOOD_TOPIC = '[[topics]]\nid = "a"\nterms = ["x"]\n'
     (GOOD_TOPIC + '[digest]\ntop_items = 0\n', r"w.toml:5: digest top_items must be a whole number from 1"),
     (GOOD_TOPIC + '[digest]\nnews = 8\npaper = 3\n', r"w.toml:6: unknown key 'paper' \(did you mean 'papers'\?\)"),
     ('digest = 3\n' + GOOD_TOPIC, r"w.toml:1: digest must be a table"),
+    (GOOD_TOPIC + '[alerts]\nkinds = ["everything"]\n', r"w.toml:5: alerts kinds must be a list of recruiting_nearby"),
+    (GOOD_TOPIC + '[alerts]\nquiet_hours = "10pm-7am"\n', r"w.toml:5: alerts quiet_hours must look like 22:00-07:00"),
+    (GOOD_TOPIC + '[alerts]\nquiet = "22:00-07:00"\n', r"w.toml:5: unknown key 'quiet'"),
 ])
 def test_broken_watchlist_names_file_line_and_reason(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -75,6 +78,13 @@ def test_lookback_days_is_a_setting_and_never_negative():
     assert load_settings({}, dotenv=Path("/nonexistent")).lookback_days == 3
     with pytest.raises(ConfigError, match="HCCWATCH_LOOKBACK_DAYS: must not be negative"):
         load_settings({"HCCWATCH_LOOKBACK_DAYS": "-1"}, dotenv=Path("/nonexistent"))
+
+
+def test_alerts_section_of_the_agreed_schema_is_read(tmp_path):
+    wl = load_watchlist(write(tmp_path, GOOD_TOPIC + '[alerts]\nkinds = ["may_fit", "retraction"]\n'
+                                        'quiet_hours = "23:00-06:30"\n'))
+    assert (wl.alerts.kinds, wl.alerts.quiet_hours) == (("may_fit", "retraction"), "23:00-06:30")
+    assert load_watchlist(write(tmp_path, GOOD_TOPIC)).alerts.quiet_hours == "22:00-07:00"
 
 
 def test_digest_settings_default_and_override(tmp_path):
