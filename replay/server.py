@@ -90,7 +90,9 @@ class ReplayServer:
         return f"http://{host}:{port}"
 
     def start(self) -> ReplayServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
+        # stop() waits for the serve loop to notice: poll often (the default half second
+        # made every test that starts a server wait that long at its end)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True,
                                         name="replay-server")
         self._thread.start()
         return self
