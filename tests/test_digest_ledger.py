@@ -114,6 +114,16 @@ def test_the_first_run_on_a_fresh_install_sends_what_was_found(
         assert default_period(session, TZ, now + timedelta(days=7)) == FIRST_WEEK
 
 
+def test_watching_that_began_as_a_week_ended_starts_with_the_new_week(engine, watchlist,
+                                                                    recorded_studies):
+    """The first poll at Monday 00:00 local time belongs to the new week: the first digest is
+    that week's, not the empty week that just ended."""
+    began = FIRST_WEEK.start  # the end of 2025-W48, to the second
+    first_poll(engine, watchlist, recorded_studies, at=began)
+    with session_scope(engine, write=False) as session:
+        assert default_period(session, TZ, began + timedelta(hours=1)) == FIRST_WEEK
+
+
 def test_a_missed_week_is_carried_by_the_next_and_nothing_twice(engine, watchlist, recorded_studies):
     trials = first_poll(engine, watchlist, recorded_studies)
     send_recorded(engine, watchlist, FIRST_WEEK)

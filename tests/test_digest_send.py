@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import email
 import json
+import re
+import smtplib
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from email.policy import default
 from pathlib import Path
@@ -20,11 +23,14 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import FIXED_NOW
 from sqlmodel import select
-from test_digest_build import FAMILY, seed
+from test_digest_build import FAMILY, W47, seed
 
+from digests.deliver import Outcome, Post, make_digest, prepare, send_test
+from digests.send import mark_failed, smtp_reason
 from hccwatch.app import App
 from hccwatch.cli import cli
 from store.db import session_scope
+from store.errors import ConfigError
 from store.models import Digest, DigestEntry
 
 # `--period 2026-W47` names a week that has ended: the clock stands at FIXED_NOW.
@@ -42,6 +48,13 @@ class Inbox:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse = 0
         self.drop = 0
+        self.unknown: set[str] = set()  # addresses refused at RCPT TO
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.refuse:
@@ -167,6 +180,79 @@ def test_a_failed_send_marks_nothing_and_the_next_run_sends_once(seeded, mail_se
     assert len(inbox.messages) == 1
 
 
+@pytest.mark.parametrize(("failure", "reason"), [
+    ("refuse", "451 4.3.0 Mailbox busy, try again later"),
+    ("unknown", f"{FAMILY}: 550 5.1.1 No such mailbox here"),
+    ("drop", "Connection unexpectedly closed"),
+])
+def test_the_servers_reason_is_shown_in_one_line_and_kept(seeded, mail_settings, inbox, failure,
+                                                          reason):
+    if failure == "unknown":
+        inbox.unknown.add(FAMILY)
+    else:
+        setattr(inbox, failure, 1)
+    failed = digest(mail_settings)
+    line = f"SMTP 127.0.0.1:{inbox.port}: {reason}"
+    assert failed.stderr == (f"sending 2026-W47 to {FAMILY} failed: {line}; nothing marked sent, "
+                             f"run again to retry\n")
+    [row] = ledger(seeded)
+    assert (row.status, row.error) == ("failed", line)
+
+
+def test_a_failed_resend_leaves_the_period_sent_and_keeps_the_reason(seeded, mail_settings, inbox):
+    assert digest(mail_settings).exit_code == 0
+    inbox.refuse = 1
+    assert digest(mail_settings, "--force").exit_code == 1
+    [row] = ledger(seeded)
+    assert row.status == "sent"
+    assert row.error == f"SMTP 127.0.0.1:{inbox.port}: 451 4.3.0 Mailbox busy, try again later"
+
+
+def test_a_very_long_refusal_is_kept_to_its_first_1000_characters(seeded, mail_settings, watchlist):
+    letter = prepare(post(mail_settings, seeded, watchlist), W47, FAMILY)
+    with session_scope(seeded) as session:
+        mark_failed(session, letter, "5" * 999 + "xy" + "z" * 2000)
+    [row] = ledger(seeded)
+    assert (row.status, row.error) == ("failed", "5" * 999 + "x")
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (smtplib.SMTPDataError(554, b"5.6.0 Nachricht abgelehnt \xfc"), "554 5.6.0 Nachricht abgelehnt \ufffd"),
+    (smtplib.SMTPRecipientsRefused({FAMILY: (550, b"unbekannt \xfc")}), f"{FAMILY}: 550 unbekannt \ufffd"),
+    (smtplib.SMTPServerDisconnected(), "SMTPServerDisconnected"),
+    (ConnectionRefusedError(111, "Connection refused"), "[Errno 111] Connection refused"),
+])
+def test_a_refusal_reads_as_one_line_whatever_the_server_sends(error, reason):
+    """A server answering in Latin-1, or an error with no text, still gives a readable line."""
+    assert smtp_reason(error) == reason
+
+
+def test_ssl_against_a_plain_server_fails_with_the_ssl_error(seeded, mail_settings, inbox):
+    wrong = mail_settings.replaced(smtp_ssl=True)
+    result = digest(wrong)
+    assert result.exit_code == 1
+    assert f"failed: SMTP 127.0.0.1:{inbox.port}: [SSL" in result.stderr
+    assert inbox.messages == []
+
+
+def test_a_server_that_never_answers_the_ssl_handshake_ends_the_send(seeded, mail_settings,
+                                                                     watchlist):
+    """HCCWATCH_SMTP_SSL with a server that takes the connection and says nothing: the send
+    gives up after the timeout instead of hanging the weekly run."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        mute = mail_settings.replaced(smtp_ssl=True, smtp_port=silent.getsockname()[1],
+                                      http_timeout=0.5)
+        outcomes = []
+        worker = threading.Thread(target=lambda: outcomes.append(
+            make_digest(post(mute, seeded, watchlist), "2026-W47").outcomes[0]), daemon=True)
+        worker.start()
+        worker.join(timeout=20)
+    [outcome] = outcomes
+    assert outcome.status == "failed" and "timed out" in outcome.message
+
+
 def test_an_unreachable_server_exits_1_and_marks_nothing(seeded, mail_settings):
     down = mail_settings.replaced(smtp_port=free_port())
     result = digest(down)
@@ -241,6 +327,33 @@ def test_dry_run_writes_the_files_and_sends_nothing(seeded, mail_settings, inbox
     assert len(inbox.messages) == 1
 
 
+def test_a_dry_run_reports_the_recipient_and_subject_it_made(seeded, mail_settings, watchlist,
+                                                            tmp_path):
+    report = make_digest(post(mail_settings, seeded, watchlist), "2026-W47", dry_run=True,
+                         out=tmp_path)
+    [outcome] = report.outcomes
+    assert (outcome.recipient, outcome.status) == (FAMILY, "dry_run")
+    assert outcome.subject == json.loads((tmp_path / "digest.json").read_bytes())["subject"]
+    assert report.ok and report.period == "2026-W47"
+
+
+def test_folders_that_cannot_be_written_are_named(seeded, mail_settings, settings, tmp_path):
+    """--out and HCCWATCH_OUTBOX pointing at a file: one line naming the folder; nothing sent."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    preview = digest(mail_settings, "--dry-run", "--out", str(blocker / "preview"))
+    assert (preview.exit_code, preview.stderr) == (
+        2, f"hccwatch: --out: cannot write to {blocker}/preview: Not a directory\n")
+    outbox = settings.replaced(outbox=str(blocker / "outbox"))
+    sent = digest(outbox)
+    assert sent.exit_code == 1
+    me = settings.mail_from
+    assert re.fullmatch(rf"sending 2026-W47 to {me} failed: HCCWATCH_OUTBOX: cannot write "
+                        rf"{blocker}/outbox/2026-W47_{me}_\d{{8}}T\d{{6}}Z\.eml: Not a directory; "
+                        rf"nothing marked sent, run again to retry\n", sent.stderr)
+    assert [row.status for row in ledger(seeded)] == ["failed"]
+
+
 def test_an_empty_week_still_sends_a_short_digest(engine, mail_settings, inbox):
     result = digest(mail_settings)
     assert result.exit_code == 0, result.output
@@ -292,3 +405,79 @@ def test_bad_usage_or_configuration_exits_2_with_one_line(env, args, extra, expe
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ hccwatch digest --test-to
+
+def post(settings, engine, watchlist) -> Post:
+    return Post(engine, settings, watchlist)
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def bodies(message) -> tuple[str, str]:
+    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+
+
+def test_a_test_mail_is_the_digest_the_family_will_get_marked_test(seeded, mail_settings, inbox,
+                                                                  watchlist):
+    """After W46 went to the family, W47's test mail shows what the family's W47 will show
+    (not a first digest for the tester), to the tester only, and marks nothing."""
+    sent = post(mail_settings, seeded, watchlist)
+    assert make_digest(sent, "2026-W46").ok
+    outcome = send_test(sent, "2026-W47", "me@example.org", now=FIXED_NOW)
+    assert [row.period for row in ledger(seeded)] == ["2026-W46"]
+    assert make_digest(sent, "2026-W47").ok
+    _, test_mail, family_mail = inbox.messages
+    # compared without spaces: folding the longer header moves the space around a " · "
+    assert squeezed(test_mail["Subject"]) == squeezed(f"[test] {family_mail['Subject']}")
+    assert bodies(test_mail) == bodies(family_mail)
+    assert (test_mail["From"], test_mail["To"]) == (SENDER, "me@example.org")
+    assert test_mail["Message-ID"].endswith("@example.org>")
+    assert test_mail["Message-ID"] != family_mail["Message-ID"]
+    assert FIXED_NOW <= test_mail["Date"].datetime < FIXED_NOW + timedelta(minutes=10)
+    assert inbox.envelopes[1] == (SENDER, ["me@example.org"])
+    family_subject = ledger(seeded)[1].subject
+    assert outcome == Outcome("me@example.org", "test",
+                              f"test mail of 2026-W47 sent to me@example.org via SMTP 127.0.0.1:"
+                              f"{inbox.port}: [test] {family_subject} (nothing marked sent)")
+
+
+def test_a_test_mail_without_a_mail_server_goes_to_the_outbox(seeded, settings, watchlist):
+    outcome = send_test(post(settings, seeded, watchlist), "2026-W47", "me@example.org",
+                        now=FIXED_NOW)
+    [eml] = Path(settings.outbox).glob("*.eml")
+    assert re.fullmatch(r"test_2026-W47_me@example\.org_20261123T03\d{4}Z\.eml", eml.name)
+    parsed = email.message_from_bytes(eml.read_bytes(), policy=default)
+    assert parsed["To"] == "me@example.org" and parsed["Subject"].startswith("[test] hccwatch 2026-W47")
+    assert outcome.status == "test"
+    assert outcome.message.startswith(f"test mail of 2026-W47 sent to me@example.org via {eml}: ")
+    assert ledger(seeded) == []
+
+
+def test_a_refused_test_mail_says_why_and_marks_nothing(seeded, mail_settings, inbox, watchlist):
+    inbox.refuse = 1
+    outcome = send_test(post(mail_settings, seeded, watchlist), "2026-W47", "me@example.org",
+                        now=FIXED_NOW)
+    assert outcome == Outcome("me@example.org", "failed",
+                              f"test mail of 2026-W47 to me@example.org failed: SMTP 127.0.0.1:"
+                              f"{inbox.port}: 451 4.3.0 Mailbox busy, try again later")
+    assert inbox.messages == [] and ledger(seeded) == []
+
+
+def test_a_test_mail_needs_an_address(seeded, mail_settings, inbox, watchlist):
+    with pytest.raises(ConfigError) as refused:
+        send_test(post(mail_settings, seeded, watchlist), None, "me", now=FIXED_NOW)
+    assert str(refused.value) == "--test-to: not an e-mail address: 'me'"
+    assert inbox.messages == []
+
+
+def test_a_test_mail_of_no_named_week_is_of_the_last_complete_one(seeded, mail_settings, inbox,
+                                                                  watchlist):
+    a_week_later = FIXED_NOW + timedelta(days=7)
+    outcome = send_test(post(mail_settings, seeded, watchlist), None, "me@example.org",
+                        now=a_week_later)
+    assert outcome.message.startswith("test mail of 2026-W48 sent to me@example.org")
+    assert inbox.messages[0]["Subject"].startswith("[test] hccwatch 2026-W48: ")
