@@ -5,10 +5,12 @@ or dropped send leaves the period unsent and retryable."""
 from __future__ import annotations
 
 import email
+import ipaddress
 import json
 import re
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -22,16 +24,21 @@ from aiosmtpd.smtp import AuthResult
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import FIXED_NOW
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlmodel import select
-from test_digest_build import FAMILY, W47, seed
+from test_digest_build import FAMILY, W47, W47_AT, paper, seed, store
 
-from digests.deliver import Outcome, Post, make_digest, prepare, send_test
+from digests.deliver import Outcome, Post, make_digest, prepare, send_test, send_to
 from digests.send import mark_failed, smtp_reason
 from hccwatch.app import App
 from hccwatch.cli import cli
 from store.db import session_scope
 from store.errors import ConfigError
 from store.models import Digest, DigestEntry
+from store.vocab import minute_text
 
 # `--period 2026-W47` names a week that has ended: the clock stands at FIXED_NOW.
 pytestmark = pytest.mark.usefixtures("clock")
@@ -162,6 +169,54 @@ def test_force_resends_the_same_content(seeded, mail_settings, inbox):
     assert first.get_body(("plain",)).get_content() == second.get_body(("plain",)).get_content()
 
 
+def test_a_forced_resend_is_the_archived_mail_under_a_new_message_id(seeded, mail_settings, inbox,
+                                                                    watchlist):
+    """What arrived later in the week does not slip into a resend; the new Message-ID keeps
+    the mail client from dropping the resend as a duplicate."""
+    assert digest(mail_settings).exit_code == 0
+    store(seeded, watchlist, [paper("40000099", "A late pembrolizumab paper", evidence="review")],
+          at=W47_AT + timedelta(days=2))
+    assert digest(mail_settings, "--force").exit_code == 0
+    first, second = inbox.messages
+    assert bodies(second) == bodies(first) and "A late pembrolizumab paper" not in bodies(second)[0]
+    assert second["Message-ID"] != first["Message-ID"]
+    assert [row.message_id for row in ledger(seeded)] == [second["Message-ID"]]
+
+
+def test_a_sent_week_is_not_sent_again_by_the_flow(seeded, mail_settings, inbox, watchlist):
+    """send_to as the digest flow calls it (no force): the second call sends nothing and says
+    when the first went out, in the watchlist's time zone."""
+    sent = post(mail_settings, seeded, watchlist)
+    assert send_to(sent, W47, FAMILY).status == "sent"
+    again = send_to(sent, W47, FAMILY)
+    local = minute_text(W47.local(ledger(seeded)[0].sent_at))
+    assert local.startswith("2026-11-23 11:")  # FIXED_NOW in Shanghai
+    assert again == Outcome(FAMILY, "already_sent",
+                            f"2026-W47 was already sent to {FAMILY} on {local}; nothing sent "
+                            f"(use --force to send it again)")
+    assert len(inbox.messages) == 1
+
+
+def test_a_sent_digest_also_leaves_its_files_where_asked(seeded, mail_settings, inbox, watchlist,
+                                                         tmp_path):
+    """make_digest with `out` (the demo's way): the files are what was sent."""
+    report = make_digest(post(mail_settings, seeded, watchlist), "2026-W47", out=tmp_path)
+    assert [o.status for o in report.outcomes] == ["sent"]
+    [message] = inbox.messages
+    eml = email.message_from_bytes((tmp_path / "digest.eml").read_bytes(), policy=default)
+    assert (eml["To"], eml["From"], eml["Message-ID"]) == (FAMILY, SENDER, message["Message-ID"])
+    assert bodies(eml) == bodies(message)
+    text = (tmp_path / "digest.txt").read_text(encoding="utf-8")
+    assert text.rstrip() == bodies(message)[0].replace("\r\n", "\n").rstrip()
+
+
+def test_an_outbox_file_name_keeps_only_safe_characters(seeded, settings):
+    chinese = settings.replaced(mail_to=("姐姐 的 邮箱@example.org",))
+    assert digest(chinese).exit_code == 0
+    [eml] = Path(settings.outbox).glob("*.eml")
+    assert re.fullmatch(r"2026-W47__@example\.org_20261123T03\d{4}Z\.eml", eml.name)
+
+
 @pytest.mark.parametrize("failure", ["refuse", "drop"])
 def test_a_failed_send_marks_nothing_and_the_next_run_sends_once(seeded, mail_settings, inbox,
                                                                   failure):
@@ -235,14 +290,54 @@ def test_ssl_against_a_plain_server_fails_with_the_ssl_error(seeded, mail_settin
     assert inbox.messages == []
 
 
-def test_a_server_that_never_answers_the_ssl_handshake_ends_the_send(seeded, mail_settings,
-                                                                     watchlist):
-    """HCCWATCH_SMTP_SSL with a server that takes the connection and says nothing: the send
-    gives up after the timeout instead of hanging the weekly run."""
+def self_signed(folder: Path) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 that no authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))  # valid whatever the clock
+            .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def test_a_server_whose_certificate_nobody_signed_gets_no_mail(seeded, mail_settings, tmp_path):
+    """HCCWATCH_SMTP_SSL checks the server's certificate: a stranger in the middle with a
+    certificate of its own gets neither the digest nor the password."""
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
+                            ssl_context=self_signed(tmp_path), authenticator=check_login,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        stranger = mail_settings.replaced(smtp_ssl=True, smtp_port=controller.port,
+                                          smtp_user="family", smtp_password=PASSWORD)
+        result = digest(stranger)
+    finally:
+        controller.stop()
+    assert result.exit_code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in result.stderr
+    assert handler.messages == []
+
+
+@pytest.mark.parametrize("use_ssl", [True, False])
+def test_a_server_that_takes_the_connection_and_never_answers_ends_the_send(
+        seeded, mail_settings, watchlist, use_ssl):
+    """A server that takes the connection and says nothing (no greeting, no SSL handshake):
+    the send gives up after the timeout instead of hanging the weekly run."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        mute = mail_settings.replaced(smtp_ssl=True, smtp_port=silent.getsockname()[1],
+        mute = mail_settings.replaced(smtp_ssl=use_ssl, smtp_port=silent.getsockname()[1],
                                       http_timeout=0.5)
         outcomes = []
         worker = threading.Thread(target=lambda: outcomes.append(
