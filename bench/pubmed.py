@@ -127,11 +127,12 @@ def _ingest_once(path: str, db: Path, *, judge: bool) -> tuple[int, float]:
     engine = open_engine(str(db))
     started = time.process_time()
     with open(path, "rb") as stream, session_scope(engine) as session:
-        now = datetime.now(UTC)
+        now, inserted = datetime.now(UTC), {}
         result = ingest_batch(session, _tagged(iter_records(stream, ParsedBatch())),
-                              source="pubmed", query="bench", seen_at=now, cursor="bench")
-        if judge:
-            judge_findings(session, result.touched, judges, now=now)
+                              source="pubmed", query="bench", seen_at=now, cursor="bench",
+                              inserted=inserted if judge else None)
+        if judge:  # as a poll judges each batch: the new findings from their Records
+            judge_findings(session, result.touched, judges, now=now, records=inserted)
     rate = 1 / (time.process_time() - started)
     engine.dispose()
     return result.new, rate

@@ -11,18 +11,26 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import or_, union
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
-from assess.relevance import RECENT_CHANGE_DAYS, ChangeFact, RelevanceContext, RelevanceFacts, score
+from assess.relevance import (
+    RECENT_CHANGE_DAYS,
+    ChangeFact,
+    RelevanceContext,
+    RelevanceFacts,
+    Why,
+    score,
+)
 from sources.matching import PlaceSpec, watched_sites
-from sources.records import Contact, Location
+from sources.records import Contact, Location, Record
 from store.models import Change, Digest, DigestEntry, Finding, JudgementState
 
 log = logging.getLogger("hccwatch.judge")
@@ -91,24 +99,29 @@ def _select(screening: bool) -> str:
 _TOPICS = "SELECT finding_id, topic, terms FROM topicmatch WHERE finding_id IN ({marks})"
 
 
-def judge_findings(session: Session, finding_ids: Iterable[int], judges: Judges, *, now: datetime) -> int:
+def judge_findings(session: Session, finding_ids: Iterable[int], judges: Judges, *, now: datetime,
+                   records: Mapping[int, Record] | None = None) -> int:
     """Judge these findings (placeholders are skipped) and write the judgements back; the
-    caller commits. Returns how many were judged."""
+    caller commits. `records`: those of them this transaction inserted whole from one Record
+    each and wrote nothing else to (store.ingest.Inserted), judged from the Record rather than
+    read back (it holds the same values, and such a finding has no topic but the Record's, no
+    change, no verdict yet, and no digest carried it). Returns how many were judged."""
     session.flush()  # the rows are read with the driver, which sees only what was flushed
     ids = sorted(set(finding_ids))
     judged = 0
     for start in range(0, len(ids), CHUNK):
-        judged += _judge_chunk(session, ids[start:start + CHUNK], judges, now)
+        judged += _judge_chunk(session, ids[start:start + CHUNK], judges, now, records or {})
     return judged
 
 
-def _judge_chunk(session: Session, ids: list[int], judges: Judges, now: datetime) -> int:
-    rows = [_Row(r[0], r[1], _details(r[10], r[11]), _fields(r), r[12])
-            for r in _driver_rows(session, _select(judges.screen is not None), ids)]
+def _judge_chunk(session: Session, ids: list[int], judges: Judges, now: datetime,
+                 records: Mapping[int, Record]) -> int:
+    stored = [i for i in ids if i not in records]
+    rows = _read(session, stored, judges) + [_from_record(i, records[i]) for i in ids if i in records]
     if not rows:
         return 0
-    present = [row.id for row in rows]
-    topics, changes, carried = _topics(session, present), _changes(session, present, now), _carried(session, present)
+    topics, changes, carried = _stored_context(session, stored, now)
+    topics.update((i, records[i].topics) for i in ids if i in records)
     updates = []
     for row in rows:
         eligibility = _screen(row, judges, now.date())
@@ -123,6 +136,30 @@ def _judge_chunk(session: Session, ids: list[int], judges: Judges, now: datetime
         updates.append(_update(row.id, score(facts, judges.relevance, today=now.date()), eligibility))
     _write(session, updates)
     return len(rows)
+
+
+def _read(session: Session, ids: list[int], judges: Judges) -> list[_Row]:
+    if not ids:
+        return []
+    return [_Row(r[0], r[1], _details(r[10], r[11]), _fields(r), r[12])
+            for r in _driver_rows(session, _select(judges.screen is not None), ids)]
+
+
+def _from_record(finding_id: int, record: Record) -> _Row:
+    """A finding just inserted from `record`, as the store holds it (store.upsert.fill)."""
+    fields = {"kind": record.kind, "title": record.title, "title_alt": record.title_alt,
+              "summary": record.summary, "evidence": record.evidence, "status": record.status,
+              "phases": record.phases, "published": record.published,
+              "watched_sites": record.watched_sites}
+    return _Row(finding_id, record.kind, record.details, fields, None)
+
+
+def _stored_context(session: Session, ids: list[int], now: datetime) -> tuple[
+        dict[int, dict[str, list[str]]], dict[int, list[ChangeFact]], set[int]]:
+    """The stored findings' topics, recent changes, and whether a sent digest carried them."""
+    if not ids:
+        return {}, defaultdict(list), set()
+    return _topics(session, ids), _changes(session, ids, now), _carried(session, ids)
 
 
 def _fields(row: Sequence[Any]) -> dict[str, Any]:
@@ -197,11 +234,17 @@ def _carried(session: Session, ids: list[int]) -> set[int]:
 
 
 def _update(finding_id: int, relevance: Any, eligibility: Verdict | None) -> tuple[Any, ...]:
-    why = json.dumps([w.to_json() for w in relevance.why], ensure_ascii=False)
+    why = "[" + ", ".join(map(_why_json, relevance.why)) + "]"  # json.dumps of the list, a reason at a time
     if eligibility is None:
         return relevance.score, why, finding_id
     return (relevance.score, why, json.dumps(eligibility.to_json(), ensure_ascii=False),
             eligibility.verdict, finding_id)
+
+
+@lru_cache(maxsize=4096)
+def _why_json(why: Why) -> str:
+    """One reason as JSON; most recur from finding to finding ("HCC paper", "review")."""
+    return json.dumps(why.to_json(), ensure_ascii=False)
 
 
 def _write(session: Session, updates: list[tuple[Any, ...]]) -> None:

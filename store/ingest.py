@@ -49,27 +49,34 @@ class BatchResult:
                 "unchanged": self.unchanged, "changes": self.changes, "skipped": len(self.skipped)}
 
 
+# Findings a call inserted whole from one Record each (by id), with nothing else written to
+# them since: no change, no merge. A judge reads them from the Record, not back from the store.
+Inserted = dict[int, Record]
+
+
 def ingest_batch(session: Session, records: Iterable[Record], *, source: str, query: str,
                  seen_at: datetime, cursor: str | None = None,
-                 error: str | None = None) -> BatchResult:
+                 error: str | None = None, inserted: Inserted | None = None) -> BatchResult:
     """Store one (source, query) batch and, in the same transaction, its new cursor and a
     success mark. With `error` (part of the fetch failed) what arrived is stored, but the cursor
     stays and the failure counts as one more in a row. The caller commits; nothing here is
-    visible until it does."""
+    visible until it does. `inserted`, if given, is filled (see Inserted)."""
     result = BatchResult()
     state = get_state(session, source=source, query=query)
-    ingest_records(session, records, seen_at=seen_at, baseline=in_baseline(state), result=result)
+    ingest_records(session, records, seen_at=seen_at, baseline=in_baseline(state), result=result,
+                   inserted=inserted)
     commit_batch(state, at=seen_at, count=result.fetched, cursor=cursor, error=error)
     session.add(state)
     return result
 
 
 def ingest_records(session: Session, records: Iterable[Record], *, seen_at: datetime,
-                   baseline: bool, result: BatchResult) -> None:
+                   baseline: bool, result: BatchResult, inserted: Inserted | None = None) -> None:
     """Store records without touching any cursor (one page of a task whose cursor commits
-    after its last page), counting them on `result`."""
+    after its last page), counting them on `result`; `inserted`, if given, is filled."""
     for chunk in chunks(records, CHUNK):
-        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline)
+        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline,
+                      inserted={} if inserted is None else inserted)
 
 
 def _count(result: BatchResult, outcome: Outcome) -> None:
@@ -78,7 +85,7 @@ def _count(result: BatchResult, outcome: Outcome) -> None:
 
 
 def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, result: BatchResult, *,
-                  baseline: bool = False) -> None:
+                  baseline: bool, inserted: Inserted) -> None:
     """Wholly new records are inserted together; unchanged ones are counted without a write;
     everything else (merges, updates, placeholders) goes through upsert_record one by one.
     What the store knew is read again only before a record whose identifiers (or findings)
@@ -101,17 +108,18 @@ def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, resu
         else:
             for written, _ in fresh:
                 touched.add(known, written, record_ids(written))
-            _insert_fresh(session, fresh, seen_at, result, baseline=baseline)
+            _insert_fresh(session, fresh, seen_at, result, baseline=baseline, inserted=inserted)
             fresh = []
             outcome = upsert_record(session, record, seen_at=seen_at, baseline=baseline)
+            inserted.clear()  # the upsert may have merged into (or deleted) any of them
             _count(result, outcome)
             result.touched.add(outcome.finding.id)
             touched.add(known, record, pairs, outcome.finding.id)
-    _insert_fresh(session, fresh, seen_at, result, baseline=baseline)
+    _insert_fresh(session, fresh, seen_at, result, baseline=baseline, inserted=inserted)
 
 
 def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: datetime,
-                  result: BatchResult, *, baseline: bool) -> None:
+                  result: BatchResult, *, baseline: bool, inserted: Inserted) -> None:
     """Insert findings no identifier of which is stored yet, in a few multi-row statements."""
     if not fresh:
         return
@@ -135,6 +143,7 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
             link_mentions(session, session.get(Finding, fid), record, seen_at)
     result.new += len(fresh)
     result.touched.update(finding_ids)
+    inserted.update(zip(finding_ids, (record for record, _ in fresh), strict=True))
 
 
 def _finding_row(record: Record, seen_at: datetime, digest: str, baseline: bool) -> dict[str, Any]:
