@@ -93,11 +93,9 @@ class RelevanceContext:
         return self._ranks.get(topic_id, (-UNKNOWN_TOPIC_WEIGHT, False, len(self._ranks)))
 
     def disease_at(self, folded: str) -> list[int]:
-        """Where the (folded) text names the disease: a cheap substring test first, the
-        word-bounded pattern only for terms that occur at all."""
+        """Where the (folded) text names the disease."""
         latin, chinese = self._needles
-        terms = latin if folded.isascii() else latin + chinese
-        return [m.start() for term in terms if term in folded for m in term_pattern(term).finditer(folded)]
+        return [at for term in (latin if folded.isascii() else latin + chinese) for at in term_at(term, folded)]
 
     def names_disease(self, text: str) -> bool:
         return bool(text) and bool(self.disease_at(fold(text)))
@@ -234,6 +232,18 @@ def term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(escaped if _CJK.search(term) else rf"(?<![0-9a-z]){escaped}(?:e?s)?(?![0-9a-z])")
 
 
+def term_at(term: str, folded: str) -> list[int]:
+    """Where term_pattern(term) matches in the folded text (the starts re.finditer gives):
+    the word-bounded pattern is tried only where str.find sees the term, since a pattern led
+    by a lookbehind is otherwise tried at every character."""
+    pattern, found, at = term_pattern(term), [], folded.find(term)
+    while at >= 0:
+        match = pattern.match(folded, at)
+        found += [at] if match else []
+        at = folded.find(term, match.end() if match else at + 1)
+    return found
+
+
 _SENTENCE_END = re.compile(r"[.!?]\s+|[。！？]|\n")
 
 
@@ -320,23 +330,42 @@ ANIMAL_MODEL_MESH = {"Mice", "Mice, Nude", "Mice, Inbred C57BL", "Mice, Inbred B
 @dataclass(frozen=True, slots=True)
 class Words:
     """A wording pattern, tried only when one of its literal anchors occurs in the text (a
-    substring test is far cheaper than a regular-expression scan of an abstract)."""
+    substring test is far cheaper than a regular-expression scan of an abstract), and then
+    only where one of its leads occurs: every match of the pattern begins with a lead, and a
+    pattern that begins with \b or a lookbehind is otherwise tried at every character."""
 
     latin: tuple[str, ...]
     chinese: tuple[str, ...]  # looked for only in texts that are not all ASCII
     pattern: re.Pattern[str]
+    leads: tuple[tuple[str, ...], tuple[str, ...]]  # latin, chinese
 
     def search(self, text: str) -> bool:
-        for anchor in self.latin if text.isascii() else self.latin + self.chinese:
+        ascii_only = text.isascii()
+        for anchor in self.latin if ascii_only else self.latin + self.chinese:
             if anchor in text:
-                return self.pattern.search(text) is not None
+                return self._at_a_lead(text, self.leads[0] if ascii_only else self.leads[0] + self.leads[1])
+        return False
+
+    def _at_a_lead(self, text: str, leads: tuple[str, ...]) -> bool:
+        """pattern.search(text), trying the pattern only where a lead begins."""
+        match = self.pattern.match
+        for lead in leads:
+            at = text.find(lead)
+            while at >= 0:
+                if match(text, at):
+                    return True
+                at = text.find(lead, at + 1)
         return False
 
 
-def _words(anchors: str, *patterns: str) -> Words:
-    split = anchors.split("|")
-    return Words(tuple(a for a in split if a.isascii()), tuple(a for a in split if not a.isascii()),
-                 re.compile("|".join(patterns)))
+def _split(literals: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    split = literals.split("|")
+    return tuple(a for a in split if a.isascii()), tuple(a for a in split if not a.isascii())
+
+
+def _words(anchors: str, *patterns: str, leads: str | None = None) -> Words:
+    """`leads`: where a match may begin, if not at an anchor."""
+    return Words(*_split(anchors), re.compile("|".join(patterns)), _split(leads or anchors))
 
 
 W_GUIDELINE = _words("guideline|consensus|position|指南|共识", r"\bguidelines?\b", r"\bconsensus\b",
@@ -344,37 +373,46 @@ W_GUIDELINE = _words("guideline|consensus|position|指南|共识", r"\bguideline
 W_META = _words("meta|systematic|荟萃|系统评价", r"meta-?analys[ie]s", r"systematic(ally)? review", "荟萃分析",
                 r"meta分析", "系统评价")
 W_META_ABSTRACT = _words("meta-analy|metaanaly|meta analy|systematic review|prisma", r"\b(this|we (performed|conducted|did|undertook) a)\b[^.]{0,40}"
-                         r"(meta-?analys|systematic review)", r"\bprisma\b")
+                         r"(meta-?analys|systematic review)", r"\bprisma\b", leads="this|we |prisma")
 W_REVIEW_STRONG = _words(" review|summari", r"\b(this|our|the present) review\b", r"\bwe (review|summari[sz]e)\b",
-                         r"\bhere,? we review\b")
+                         r"\bhere,? we review\b", leads="this|our|the present|we |here")
 # PubMed's narrow therapy filter (randomized AND controlled AND trial), with the wording of
 # journals that write "randomly assigned" or "randomization" and "placebo" or "double-blind".
 W_RANDOMIZED = _words("random|随机", r"randomi[sz](ed|ation)", r"randomly (assigned|allocated)", "随机")
 W_CONTROLLED = _words("controlled|placebo|double-blind|对照", r"\bcontrolled\b", r"\bplacebo", r"double-blind",
                       "对照")
 W_TRIAL = _words("trial|试验", r"\btrials?\b", "试验")
-W_PHASE3 = _words("phase|期", r"\bphase[\s-]*(?:(?:i{1,2}|[12])[ab]?\s*/\s*)?(?:iii|3)(?![a-z0-9])", r"iii期", r"3期")
+W_PHASE3 = _words("phase|期", r"\bphase[\s-]*(?:(?:i{1,2}|[12])[ab]?\s*/\s*)?(?:iii|3)(?![a-z0-9])", r"iii期", r"3期",
+                  leads="phase|iii期|3期")
 W_PHASE2 = _words("phase|期", r"\bphase[\s-]*(?:(?:i|1)[ab]?\s*/\s*)?(?:ii|2)[ab]?(?![a-z0-9/])", r"(?<!i)ii期",
-                  r"(?<!\d)2期")
+                  r"(?<!\d)2期", leads="phase|ii期|2期")
 W_PRECLINICAL = _words(" mice| mouse| murine| rat |rats|xenograft|cell line|in vitro|orthotopic|zebrafish|小鼠|大鼠|裸鼠|"
                        "细胞系|移植瘤",
                        r"\b(mice|mouse|murine|rats?|xenografts?|cell lines?|in vitro|orthotopic|zebrafish)\b",
-                       "小鼠", "大鼠", "裸鼠", "细胞系", "移植瘤")
+                       "小鼠", "大鼠", "裸鼠", "细胞系", "移植瘤",
+                       leads="mice|mouse|murine|rat|xenograft|cell line|in vitro|orthotopic|zebrafish|小鼠|大鼠|裸鼠|"
+                             "细胞系|移植瘤")
 W_MECHANISM_TITLE = _words("via|through|by ",
                            r"\b(promotes?|drives?|inhibits?|suppresses?|facilitates?|enhances?|induces?|"
                            r"attenuates?|regulates?|mediates?|accelerates?|confers?)\b.{1,120}"
-                           r"\b(via|through|by [a-z]+ing)\b")
-W_CASE = _words("case report|case of|year-old|we report|we present|we describe|病例报告|一例",
-                r"\bcase reports?\b", r"\ba (rare )?case of\b", r"\b\d+-year-old (man|woman|male|female|patient)\b",
+                           r"\b(via|through|by [a-z]+ing)\b",
+                           leads="promote|drive|inhibit|suppress|facilitate|enhance|induce|attenuate|regulate|"
+                                 "mediate|accelerate|confer")
+W_CASE = _words("case report|case of|we report|we present|we describe|病例报告|一例",
+                r"\bcase reports?\b", r"\ba (rare )?case of\b",
                 r"\bwe (report|present|describe) (a|an|one|two|three) (patients?|cases?|man|woman)\b",
-                "病例报告", "一例")
+                "病例报告", "一例", leads="case report|a case of|a rare case of|we report|we present|we describe|"
+                                      "病例报告|一例")
+# An age begins with any digit: looked for only in texts that say "year-old".
+W_CASE_AGE = _words("year-old", r"\b\d+-year-old (man|woman|male|female|patient)\b", leads="|".join("0123456789"))
 W_COHORT = _words("cohort|retrospective|prospective|real-world|registry|population-based|propensity|队列|回顾性|"
                   "前瞻性|真实世界",
                   r"\b(cohort|retrospective(ly)?|prospective(ly)?|real-world|registry|population-based|"
                   r"propensity)\b", "队列", "回顾性", "前瞻性", "真实世界")
 W_REVIEW_TITLE = _words("review|update|overview|current|advances|progress|综述|进展",
                         r"\breview\b", r"\ban update\b", r"\boverview\b", r"\bcurrent (status|concepts)\b",
-                        r"\badvances in\b", r"\bprogress in\b", "综述", "进展")
+                        r"\badvances in\b", r"\bprogress in\b", "综述", "进展",
+                        leads="review|an update|overview|current|advances|progress|综述|进展")
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,7 +471,7 @@ def tier_from_words(title: str, abstract: str) -> str | None:
             return tier
     if W_PRECLINICAL.search(text) or W_MECHANISM_TITLE.search(title):
         return "preclinical"
-    for pattern, tier in ((W_CASE, "case report"), (W_COHORT, "cohort")):
+    for pattern, tier in ((W_CASE, "case report"), (W_CASE_AGE, "case report"), (W_COHORT, "cohort")):
         if pattern.search(text):
             return tier
     return "review" if W_REVIEW_TITLE.search(title) else None
