@@ -16,6 +16,8 @@ from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
 
+from sources.records import match_at
+
 DISEASE_DEFAULT_WEIGHT = 0.5  # a disease topic without a `weight` counts half an option topic
 UNKNOWN_TOPIC_WEIGHT = 0.5  # a topic the watchlist no longer names (or an ad-hoc search)
 PRIORITY = 1000.0  # added for what must come first: a retraction we sent, a change you may fit
@@ -236,11 +238,11 @@ def term_at(term: str, folded: str) -> list[int]:
     """Where term_pattern(term) matches in the folded text (the starts re.finditer gives):
     the word-bounded pattern is tried only where str.find sees the term, since a pattern led
     by a lookbehind is otherwise tried at every character."""
-    pattern, found, at = term_pattern(term), [], folded.find(term)
-    while at >= 0:
-        match = pattern.match(folded, at)
-        found += [at] if match else []
-        at = folded.find(term, match.end() if match else at + 1)
+    pattern, found = term_pattern(term), []
+    match = match_at(pattern, folded, term)
+    while match:
+        found.append(match.start())
+        match = match_at(pattern, folded, term, match.end())
     return found
 
 
@@ -348,14 +350,7 @@ class Words:
 
     def _at_a_lead(self, text: str, leads: tuple[str, ...]) -> bool:
         """pattern.search(text), trying the pattern only where a lead begins."""
-        match = self.pattern.match
-        for lead in leads:
-            at = text.find(lead)
-            while at >= 0:
-                if match(text, at):
-                    return True
-                at = text.find(lead, at + 1)
-        return False
+        return any(match_at(self.pattern, text, lead) for lead in leads)
 
 
 def _split(literals: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

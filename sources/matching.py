@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sources.records import Location
+from sources.records import Location, match_at
 
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _DASH_RE = re.compile(f"[{_DASHES}]")
-_SPACE_RE = re.compile(r"\s+")
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Punctuation that may sit inside a CJK term in running text ("艾帕洛利·托沃瑞利单抗").
 # NFKC has already turned full-width ，：；！？ into their ASCII forms.
@@ -24,10 +23,12 @@ _CJK_NOISE_RE = re.compile(r"[\s,.:;!?\u00b7\u30fb\u3001\u3002\uff0c\uff0e\uff1a
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width -> ASCII), casefold, one kind of dash, single spaces."""
-    text = unicodedata.normalize("NFKC", text or "")
-    text = _DASH_RE.sub("-", text)
-    return _SPACE_RE.sub(" ", text).casefold().strip()
+    """NFKC (full-width -> ASCII), casefold, one kind of dash, single spaces. (An ASCII text
+    has nothing for NFKC or the dashes to change; str.split splits at what \\s matches.)"""
+    text = text or ""
+    if not text.isascii():
+        text = _DASH_RE.sub("-", unicodedata.normalize("NFKC", text))
+    return " ".join(text.split()).casefold()
 
 
 # What a Latin term must not touch on either side: Latin letters and digits (not CJK characters,
@@ -44,8 +45,7 @@ def is_cjk(term: str) -> bool:
 def _latin_pattern(term: str) -> re.Pattern[str]:
     """Word-bounded pattern; hyphens and spaces inside a term match '-', ' ' or nothing, so
     'PD-1' finds 'PD1' and 'PD 1', and 'QL1706' finds 'QL-1706'."""
-    parts = re.split(r"[-\s]+", normalize(term))
-    parts = [p for p in parts if p]
+    parts = _parts(term)
     pieces = []
     for index, part in enumerate(parts):
         if index:
@@ -55,9 +55,24 @@ def _latin_pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!{_LATIN_CHAR})" + "".join(pieces) + plural + rf"(?!{_LATIN_CHAR})")
 
 
+@lru_cache(maxsize=4096)
+def _latin_lead(term: str) -> str:
+    """What every match of _latin_pattern(term) begins with: the first letters (or digits)."""
+    parts = _parts(term)
+    return _chunks(parts[0])[0] if parts else ""
+
+
+def _parts(term: str) -> list[str]:
+    return [p for p in re.split(r"[-\s]+", normalize(term)) if p]
+
+
+def _chunks(part: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+|\d+|\W+|_", part)
+
+
 def _split_letters_digits(part: str) -> str:
     """Let a letter/digit junction take an optional hyphen or space (QL1706 ~ QL-1706)."""
-    chunks = re.findall(r"[^\W\d_]+|\d+|\W+|_", part)
+    chunks = _chunks(part)
     out = []
     for index, chunk in enumerate(chunks):
         if index and chunk[0].isalnum() and chunks[index - 1][-1].isalnum() \
@@ -97,8 +112,8 @@ class _Prepared:
 
     @property
     def squashed(self) -> str:
-        if self._squashed is None:
-            self._squashed = _cjk_squash(self.norm)
+        if self._squashed is None:  # a CJK term is not in an ASCII text: nothing to squash
+            self._squashed = "" if self.norm.isascii() else _cjk_squash(self.norm)
         return self._squashed
 
     def terms_in(self, terms: Iterable[str]) -> list[str]:
@@ -107,7 +122,7 @@ class _Prepared:
             if is_cjk(term):
                 if _cjk_needle(term) in self.squashed:
                     found.append(term)
-            elif _latin_needle(term) in self.flat and _latin_pattern(term).search(self.norm):
+            elif _latin_needle(term) in self.flat and match_at(_latin_pattern(term), self.norm, _latin_lead(term)):
                 found.append(term)
         return found
 

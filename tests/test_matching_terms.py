@@ -3,13 +3,23 @@ and look-alikes (TACE in "Stacey") are not."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sources.matching import match_topics, matched_terms
+from sources.matching import (
+    _DASHES,
+    _cjk_needle,
+    _cjk_squash,
+    _latin_pattern,
+    is_cjk,
+    match_topics,
+    matched_terms,
+    normalize,
+)
 
 TOPICS = {
     "tace": ["TACE", "chemoembolization", "经动脉化疗栓塞"],
@@ -91,3 +101,25 @@ def test_nct_numbers_are_found_in_chinese_text_and_not_inside_longer_codes():
 
     text = "IMbrave150（NCT03434379）研究；另见NCT03764293研究。不是 xNCT12345678 或 NCT123456789。"
     assert find_nct_ids(text) == ["NCT03434379", "NCT03764293"]
+
+
+# The fast paths (an ASCII text skips NFKC and the dash table; spaces collapse by str.split; a
+# Latin term's pattern is tried only where its first letters occur; an ASCII text is never
+# squashed for CJK terms) must answer exactly as the rules are written.
+_SPELLINGS = ["PD-1", "pd 1", "PD\u20131", "ＰＤ－１", "QL-1706", "ql1706联合", "艾帕洛利·托沃瑞利单抗", "TACEs",
+              "Stacey", "x\u00a0y\tz\n", "\x1c", "ﬁ", "HCC-related", "hcchcc", "肝细胞癌", "", "  a  "]
+
+
+@given(st.lists(st.sampled_from(_SPELLINGS + [" ", "-", "\u2212", "a", "1"]), max_size=12).map("".join))
+def test_normalize_is_nfkc_one_dash_single_spaces_casefolded(text):
+    written = re.sub(f"[{_DASHES}]", "-", unicodedata.normalize("NFKC", text))
+    assert normalize(text) == re.sub(r"\s+", " ", written).casefold().strip()
+
+
+@given(st.lists(st.sampled_from(_SPELLINGS + [" ", "-", "a", "1", "x"]), max_size=12).map("".join))
+def test_a_term_is_found_exactly_where_its_pattern_or_needle_says(text):
+    norm = normalize(text)
+    terms = [t for terms in TOPICS.values() for t in terms]
+    expected = [t for t in terms if (_cjk_needle(t) in _cjk_squash(norm) if is_cjk(t)
+                                     else _latin_pattern(t).search(norm))]
+    assert matched_terms(text, terms) == expected
