@@ -12,7 +12,7 @@ from pipeline.config import Feed, PollSettings, Searches
 from pipeline.engine import Fetch, Fetcher, Page, Task
 from pipeline.events import Progress, ProgressEvent
 from pipeline.tagging import Tagger
-from sources import clinicaltrials, europepmc, feeds, pubmed
+from sources import pubmed
 from sources.http import HttpClient, RetryPolicy, make_client
 from sources.records import Record, day_cursor
 from store.db import open_engine, session_scope, utcnow
@@ -46,6 +46,8 @@ def paged(pages: Pages) -> Fetcher:
 
 def ctgov_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
                 progress: Progress) -> list[Task]:
+    from sources import clinicaltrials  # each source's parser is loaded when it is polled
+
     client = stack.enter_context(client_for(settings, settings.ctgov_rate))
 
     def pages(query: dict[str, str]) -> Pages:
@@ -94,6 +96,8 @@ def stored_ids_of(db: str, scheme: str) -> list[str]:
 
 def europepmc_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
                     progress: Progress) -> list[Task]:
+    from sources import europepmc  # lxml.html: loaded when Europe PMC is polled
+
     client = stack.enter_context(client_for(settings, europepmc.RATE))
 
     def pages(query: str) -> Pages:
@@ -120,6 +124,8 @@ def feed_tasks(settings: PollSettings, watchlist: Searches, stack: ExitStack,
 def feed_fetcher(client: HttpClient, feed: Feed, tagger: Tagger, progress: Progress) -> Fetcher:
     """The feed's cursor keeps its validators (ETag, Last-Modified), so an unchanged feed costs
     one 304 and no parsing; items that match no topic are dropped."""
+    from sources import feeds  # feedparser and BeautifulSoup: loaded when feeds are polled
+
     def fetch(cursor: str | None, _run_started: datetime) -> Fetch:
         state = feeds.FeedCursor.load(cursor)
         response = feeds.fetch_feed(client, feed.url, etag=state.etag,
