@@ -11,7 +11,7 @@ every dependency pinned by constraints.txt; later calls reuse it (reinstalling w
 pyproject.toml or constraints.txt changed).
 
 `mutate` runs mutmut, offline, over the modules where a silent change hurts the family most
-(TARGETS below: the HTTP client, ingest, the digest, web security, settings), one target at a
+(TARGETS below: the HTTP client, ingest, the digest, web security, settings, eligibility), one target at a
 time and niced, each against only the test files that exercise it, and prints per target
 the mutants killed, survived and with no covering test, the score and the duration. The
 survivors' diffs go to .mutate/TARGET/survivors.txt. `mutate --recheck TARGET` runs only the
@@ -74,6 +74,10 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "tests/test_digest_volume.py")),
     "web": (("web/security.py",), ("tests/test_web_security.py",)),
     "settings": (("hccwatch/settings.py",), ("tests/test_settings.py",)),
+    "eligibility": (("assess/eligibility.py", "assess/criteria.py", "assess/profile.py",
+                     "assess/reading.py", "assess/scales.py", "assess/disease.py", "assess/history.py"),
+                    ("tests/test_eligibility_rules.py", "tests/test_eligibility_verdict.py",
+                     "tests/test_criteria_split.py", "tests/test_profile.py")),
 }
 MUTATE_DIR = ROOT / ".mutate"
 TASKS = {"test", "bench", "lint", "mutate"}
