@@ -71,3 +71,13 @@ def test_empty_and_missing_texts():
 def test_fifty_thousand_characters_without_line_breaks_are_cut_not_carried():
     criteria = split_criteria("Inclusion Criteria: " + "x" * 50_000)
     assert len(criteria.inclusion) == 1 and len(criteria.inclusion[0]) <= 4000
+
+
+def test_a_flattened_list_of_two_items_is_two_items():
+    """A mirror that flattened a two-item list onto one line: each item is quoted on its own."""
+    consent = ("the patient has signed the informed consent form and is able to comply with the "
+               "visits, the tests and the treatment schedule of this study ") * 3
+    criteria = split_criteria(f"Exclusion Criteria: - Prior TACE within 4 weeks, {consent.strip()} "
+                              "- Child-Pugh B8 or worse liver function")
+    assert criteria.exclusion == (f"Prior TACE within 4 weeks, {consent.strip()}",
+                                  "Child-Pugh B8 or worse liver function")

@@ -3,12 +3,15 @@ tests/fixtures/ctgov): polarity, negation, time windows, ranges, items split acr
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
+from assess.criteria import Criteria
 from assess.eligibility import screen
 from assess.profile import patient_from_table
+from assess.reading import Clause, clauses_of, fast, gate
 
 TODAY = date(2026, 11, 27)
 TACE_2021 = [{"kind": "tace", "date": "2021-07"}, {"kind": "tace", "date": "2021-08"}]
@@ -35,6 +38,29 @@ def effects(text: str, concept: str, section: str = "inclusion", **facts) -> lis
 ])
 def test_age_ranges(text, facts, expected):
     assert effects(text, "age", **facts) == [expected]
+
+
+def reasons(text: str, concept: str, section: str = "inclusion", **facts) -> list[tuple[str, str, str]]:
+    """(effect, why, why_zh) of the concept's readings: what the trial page and the card show."""
+    heading = "Inclusion Criteria" if section == "inclusion" else "Exclusion Criteria"
+    patient = patient_from_table({**PATIENT, **facts})
+    result = screen({"eligibility_criteria": f"{heading}:\n\n* {text}"}, patient, today=TODAY)
+    return [(r.effect, r.why, r.why_zh) for r in result.reasons if r.concept == concept]
+
+
+@pytest.mark.parametrize(("text", "birth_year", "expected"), [
+    ("80 > Age >= 18 years.", 1940, ("excludes", "age 18-79", "年龄18-79岁")),     # 85 or 86
+    ("Age >= 18 years and <= 75 years", 1940, ("excludes", "age 18-75", "年龄18-75岁")),
+    ("Age >= 18 years and <= 75 years", 1960, ("fits", "age 18-75", "年龄18-75岁")),
+    ("Age 65-75 years", 1960, ("fits", "age 65-75", "年龄65-75岁")),                # 65 or 66
+    ("Age ≥ 18 years", 1960, ("fits", "age 18 or over", "年龄18岁以上")),
+    ("Male or female patients aged 18 years", 2012, ("excludes", "age 18 or over", "年龄18岁以上")),
+    ("Male or female patients aged 18 years", 1960, ("fits", "age 18 or over", "年龄18岁以上")),
+    ("Age 75-18 years", 1960, ("unread", "not read", "未能自动判断")),                # not guessed
+    ("Age 18-18 years", 1960, ("unread", "not read", "未能自动判断")),
+])
+def test_age_limits_and_how_they_are_named(text, birth_year, expected):
+    assert reasons(text, "age", birth_year=birth_year) == [expected]
 
 
 def test_age_in_the_exclusion_list_is_the_other_side_of_the_range():
@@ -65,6 +91,11 @@ def test_structured_age_limits_are_read():
 ])
 def test_child_pugh(text, child_pugh, expected):
     assert effects(text, "child_pugh", child_pugh=child_pugh) == [expected]
+
+
+def test_child_pugh_requirement_is_named_by_class_and_score():
+    assert reasons("Child-Pugh A or B7", "child_pugh", child_pugh="B7") == [
+        ("fits", "Child-Pugh A or B7", "Child-Pugh A或B7")]
 
 
 def test_child_pugh_exclusions_and_unknown_score():
@@ -139,6 +170,8 @@ def test_prior_tace_excluded_only_within_four_weeks_passes_a_2021_tace():
     assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion") == ["fits"]
     recent = {"prior_treatments": [{"kind": "tace", "date": "2026-11-20"}]}
     assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion", **recent) == ["excludes"]
+    assert effects("Prior TACE within four weeks", "prior_locoregional", "exclusion", **recent) == ["excludes"]
+    assert effects("Prior TACE within four weeks", "prior_locoregional", "exclusion") == ["fits"]
     month = {"prior_treatments": [{"kind": "tace", "date": "2026-10"}]}   # 1 Oct - 31 Oct
     assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion", **month) == ["ask"]
 
@@ -287,3 +320,51 @@ def test_chinese_criteria_are_read():
     assert ("transplant", "ask", "既往接受过肝移植；") in read
     assert ("extrahepatic", "fits", "肝外转移。") in read
     assert result.verdict == "likely_excluded" and result.summary()[1] == "可能不符合：ECOG 0-1"
+
+
+# The machinery every rule stands on: `fast` (a pattern regrouped for speed must match what it
+# was written to match) and word gates (a gate must let through every clause its rule can read,
+# or a criterion about the patient silently goes unread).
+TEXTS = ["no prior tace", "not allowed", "未接受过", "无肝外转移", "age 18 years old", "aged 75",
+         "|x and \\x", "a or b", "cx| d", "c| nothing", "(a) b d", "know nothing; no", "年龄18岁",
+         "not now, no", "bd ab", "ba", "nod"]
+PATTERNS = [
+    r"\bno\b|\bnot\b|未|无",
+    r"\bage[ds]?\b|\byears? (?:of age|old)\b|\byrs? old\b|年龄|岁",
+    r"[|\\]x|(?:\ba|\bb)|\bc\||d",
+    r"\(?\bno\)?|\bnot\b",
+    r"(?:\bif\b|\bwhen\b)[^.;]{0,20}$",
+]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_fast_patterns_match_what_they_were_written_to_match(pattern):
+    plain, quick = re.compile(pattern), fast(pattern)
+    for text in TEXTS:
+        assert [m.span() for m in quick.finditer(text)] == [m.span() for m in plain.finditer(text)], text
+
+
+def test_fast_gathers_only_top_level_word_led_alternatives():
+    """Alternatives inside groups and character classes, and escaped bars, stay where they are."""
+    assert fast(r"\bno\b|\bnot\b|未|无").pattern == r"\b(?:no\b|not\b)|未|无"
+    assert fast(r"\bno\b|[|\\]\bx|(?:\ba|\bb)|\bc\||d").pattern == \
+        r"\b(?:no\b|c\|)|[|\\]\bx|(?:\ba|\bb)|d"
+    assert fast(r"\(|\bx|\[\bz|(?:a|\bb)|[(]|\by").pattern == r"\b(?:x|y)|\(|\[\bz|(?:a|\bb)|[(]"
+    # one word-led alternative: nothing to gather
+    assert fast(r"\bage\b|年龄").pattern == r"\bage\b|年龄"
+
+
+def clause(text: str) -> Clause:
+    return clauses_of(Criteria(inclusion=(text,)))[0]
+
+
+def test_a_gate_opens_on_its_words_their_stems_and_its_chinese_terms():
+    tace_or_ablation = gate("tace rfa ablation", "消融 栓塞")
+    assert tace_or_ablation.open(clause("Prior TACE"))
+    assert tace_or_ablation.open(clause("RFA of one lesion"))
+    assert tace_or_ablation.open(clause("Ablative therapy"))            # stem "ablat"
+    assert tace_or_ablation.open(clause("既往接受过消融治疗"))
+    assert tace_or_ablation.open(clause("肝动脉栓塞"))
+    assert not tace_or_ablation.open(clause("Prior surgery or radiotherapy"))
+    assert not tace_or_ablation.open(clause("Prior tac or abl"))         # short words are whole words
+    assert not tace_or_ablation.open(clause("既往手术"))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assess.eligibility import Eligibility, screen
+from assess.eligibility import Eligibility, Reason, screen
 from assess.profile import patient_from_table
 from bench.eligibility import PROFILES, TODAY, cases, evaluate, profile
 
@@ -65,12 +65,75 @@ def test_likely_excluded_quotes_the_deciding_criterion():
     assert result.summary() == ("likely not: no prior TACE", "可能不符合：未接受过TACE")
 
 
-def test_json_round_trip_and_contract_keys():
-    result = screen({"eligibility_criteria": FIRST_LINE}, profile("bundled profile"), today=TODAY)
+UNREAD_CHILD_PUGH = "Inclusion Criteria:\n* Child-Pugh score of = 7\n* Confirmed HCC\n* ECOG 0-1"
+EXCLUDED_BY_TACE = FIRST_LINE.replace("* Prior TACE within 4 weeks before the first dose", "* Prior TACE")
+
+
+@pytest.mark.parametrize(("text", "who"), [
+    (FIRST_LINE, "bundled profile"), (FIRST_LINE, "known"), (EXCLUDED_BY_TACE, "known"),
+    ("Inclusion Criteria:\n* Signed informed consent", "known"), (UNREAD_CHILD_PUGH, "known")])
+def test_json_round_trip_and_contract_keys(text, who):
+    """What the pipeline stores is what the pages and the digest read back: verdict, deciding
+    criterion, note and the count of criteria left unread."""
+    patient = KNOWN if who == "known" else profile(who)
+    result = screen({"eligibility_criteria": text}, patient, today=TODAY)
     data = json.loads(json.dumps(result.to_json()))
-    assert {"verdict", "reasons", "questions"} <= set(data)
+    assert set(data) == {"verdict", "reasons", "questions", "questions_zh", "deciding",
+                         "inclusion", "exclusion", "note", "unread"}
     assert all({"concept", "effect", "quote"} <= set(r) for r in data["reasons"])
     assert Eligibility.from_json(data) == result
+    assert Eligibility.from_json(data).summary() == result.summary()
+
+
+def test_a_stored_verdict_without_the_optional_fields_reads_back_empty_not_invented():
+    stored = {"verdict": "unclear", "reasons": [{"concept": "ecog", "effect": "ask"},
+                                                {"concept": "ascites", "effect": "unread"}]}
+    result = Eligibility.from_json(stored)
+    assert result.reasons[0] == Reason("ecog", "ask", "", "", "", None, None)
+    assert (result.deciding, result.note, result.unread) == (None, None, 0)
+    # a concept a newer rule set added is shown by its own name
+    assert result.summary() == ("unclear: ask about ECOG, ascites (0 questions)",
+                                "不确定：需确认ECOG评分、ascites（0个问题）")
+
+
+def test_cards_show_the_first_three_reasons_a_trial_may_fit():
+    result = screen({"eligibility_criteria": FIRST_LINE}, KNOWN, today=TODAY)
+    assert len([r for r in result.reasons if r.effect == "fits"]) == 9
+    assert result.summary() == ("may fit: age 18-75, HCC, BCLC B/C",
+                                "可能符合：年龄18-75岁，肝细胞癌，BCLC B/C期")
+
+
+def test_an_unclear_card_names_the_first_three_things_to_ask_and_counts_the_questions():
+    unknown = screen({"eligibility_criteria": FIRST_LINE}, patient_from_table({"diagnosis": "hcc"}),
+                     today=TODAY)
+    assert unknown.summary() == ("unclear: ask about age, BCLC stage, Child-Pugh (8 questions)",
+                                 "不确定：需确认年龄、BCLC分期、Child-Pugh分级（8个问题）")
+    assert unknown.questions[:3] == ("How old is the patient (year of birth)?",
+                                     "What is the current BCLC stage (0, A, B, C, D)?",
+                                     "What is the current Child-Pugh class and score (e.g. A5, B7)?")
+    assert unknown.questions_zh[:3] == ("患者的年龄（出生年份）是多少？", "目前的BCLC分期是哪一期（0、A、B、C、D）？",
+                                        "目前的Child-Pugh分级和评分是多少（如A5、B7）？")
+    one = screen({"eligibility_criteria": "Inclusion Criteria:\n* ECOG 0-1\n* Confirmed HCC"},
+                 patient_from_table({"diagnosis": "hcc"}), today=TODAY)
+    assert one.summary() == ("unclear: ask about ECOG (1 question)", "不确定：需确认ECOG评分（1个问题）")
+
+
+def test_a_criterion_left_unread_is_a_question_for_the_doctor_not_a_verdict():
+    result = screen({"eligibility_criteria": UNREAD_CHILD_PUGH}, KNOWN, today=TODAY)
+    assert (result.verdict, result.unread) == ("unclear", 1)
+    assert result.questions == ("1 criteria about the patient could not be read automatically: ask "
+                                "the doctor to check them (marked on the trial page).",)
+    assert result.questions_zh == ("有1条与患者相关的标准无法自动判断：请医生核对（见试验页面标注）。",)
+    assert result.summary() == ("unclear: ask about Child-Pugh (1 question)",
+                                "不确定：需确认Child-Pugh分级（1个问题）")
+
+
+def test_nothing_read_about_the_patient_is_said_plainly():
+    result = screen({"eligibility_criteria": "Inclusion Criteria:\n* Signed informed consent"}, KNOWN,
+                    today=TODAY)
+    assert (result.verdict, result.questions) == ("unclear", ())
+    assert result.summary() == ("unclear: nothing about the patient could be read",
+                                "不确定：未能读出与患者相关的标准")
 
 
 def test_marks_list_the_read_concepts_of_one_item():

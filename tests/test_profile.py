@@ -58,5 +58,23 @@ def test_child_pugh_class_alone_leaves_the_score_unknown():
 def test_bad_value_names_the_key_and_the_reason(table, key, words):
     with pytest.raises(ProfileError) as raised:
         patient_from_table(table)
-    assert raised.value.key == key
+    assert raised.value.key == key and words in raised.value.reason
     assert str(raised.value).startswith(f"{key}: ") and words in str(raised.value)
+
+
+def test_facts_say_what_is_known_and_what_the_pre_screen_will_ask():
+    """`hccwatch check` shows these lists: a fact stated as false is known, never unknown."""
+    patient = patient_from_table({
+        "birth_year": 1960, "child_pugh": "A6", "vascular_invasion": False,
+        "prior_treatments": [{"kind": "tace", "date": "2021-07"}, {"kind": "resection"},
+                             {"kind": "tare", "date": "2022-01"}, {"kind": "haic"}],
+        "progressed_after": ["tace"], "no_prior": ["systemic", "transplant"]})
+    known, unknown = patient.facts()
+    assert known == ["birth year", "Child-Pugh", "vascular invasion", "TACE 2021-07",
+                     "resection (no date)", "TARE 2022-01", "HAIC (no date)",
+                     "progressed after TACE", "no systemic", "no transplant"]
+    assert unknown == ["sex", "diagnosis", "BCLC stage", "ECOG", "hepatitis B", "hepatitis C",
+                       "spread outside the liver", "measurable lesion"]
+    assert Patient().facts() == ([], ["birth year", "sex", "diagnosis", "BCLC stage", "Child-Pugh",
+                                      "ECOG", "hepatitis B", "hepatitis C", "vascular invasion",
+                                      "spread outside the liver", "measurable lesion"])
