@@ -161,10 +161,6 @@ class Reading:
     span: tuple[int, int] = (0, 0)
 
 
-def normalize(text: str) -> str:
-    return _normalized(text)[0]
-
-
 def _normalized(text: str) -> tuple[str, frozenset[str], bool]:
     """The normalized clause, its words (taken before comparator words became symbols) and
     whether it holds Chinese; the phrase pass runs only when one of its words is there."""
