@@ -99,11 +99,13 @@ _NEGATION = fast(
     r"(?:\b(?:no|not|without|never|nor|neither|free of|absence of|lack of|excluding|exclude"
     r"|must not|cannot|have not|has not|had not|did not|was not|were not)\b|未|无|没有|不|非)"
     r"(?!.*\b(?:but|unless|except|however|although|other than)\b)[^;]*$")
-_NAIVE_AFTER = fast(r"^[\s-]{0,2}(?:na[iï]ve|free)\b|^[^.;]{0,40}\b(?:are|is|will be|be) "
-                          r"(?:not (?:allowed|permitted|eligible)|excluded|prohibited)\b"
-                          r"|^[^.;]{0,30}(?:不允许|除外)")
+_NAIVE_AFTER = fast(r"^[\s-]{0,2}(?:na[iï]ve|free)\b")
+# "... are excluded" / "is not allowed" after a statement: the trial does not want it, in either list.
+_FORBIDDEN_AFTER = fast(r"^[^.;]{0,40}\b(?:are|is|will be|be) (?:not (?:allowed|permitted|eligible)"
+                        r"|excluded|prohibited)\b|^[^.;]{0,30}不允许")
 _ALLOWED_AFTER = fast(r"^[^.;]{0,80}\b(?:is|are|will be|be|was|were)?\s*(?:allowed|permitted"
-                            r"|acceptable|accepted|eligible|included)\b|^[^.;]{0,40}(?:允许|可以入组|可入组)"
+                            r"|acceptable|accepted|eligible|included)\b|^[^.;]{0,40}(?<!不)(?:允许|可以入组|可入组)"
+                            r"|^[^.;,，、(]{0,10}除外"   # "(TACE除外)": TACE is the exception
                             r"|^[^.;]{0,60}\b(?:may|can) (?:be enrolled|be included|participate)\b")
 _ALLOWED_BEFORE = fast(r"\b(?:regardless of|irrespective of|with or without|allowed|permitted|not only)"
                              r"\b[^.;]{0,40}$")
@@ -226,7 +228,12 @@ def negated(low: str, start: int, end: int) -> bool:
     """A negation cue before the trigger in the same clause ("no prior TACE"), or "-naive" /
     "are not allowed" after it."""
     return bool(_NEGATION.search(low[max(0, start - 150):start])
-                or _NAIVE_AFTER.search(low[end:end + 80]))
+                or _NAIVE_AFTER.search(low[end:end + 80]) or forbidden(low, end))
+
+
+def forbidden(low: str, end: int) -> bool:
+    """'... are excluded' / 'is not allowed' / '不允许' after the statement."""
+    return bool(_FORBIDDEN_AFTER.search(low[end:end + 80]))
 
 
 def allowed(low: str, start: int, end: int) -> bool:
@@ -257,7 +264,10 @@ def window(low: str) -> tuple[str, int] | None:
 
 def wanted(clause: Clause, start: int, end: int) -> bool:
     """Whether the clause wants its statement about the patient to hold: inclusion yes,
-    exclusion no, each flipped by a negation cue."""
+    exclusion no, each flipped by a negation cue; "... are excluded" after it means no in
+    either list (in the exclusion list it restates the heading, it does not flip it)."""
+    if forbidden(clause.low, end):
+        return False
     return (clause.section == "inclusion") != negated(clause.low, start, end)
 
 

@@ -291,6 +291,35 @@ def test_sex():
     assert result.verdict == "likely_excluded" and result.deciding.concept == "sex"
 
 
+@pytest.mark.parametrize(("text", "concept", "facts", "expected"), [
+    ("Patients with extrahepatic spread are excluded", "extrahepatic", {"extrahepatic": False},
+     ("fits", "no extrahepatic spread")),
+    ("Patients with extrahepatic spread are excluded", "extrahepatic", {"extrahepatic": True},
+     ("excludes", "no extrahepatic spread")),
+    ("ECOG 2 or more is not allowed", "ecog", {"ecog": 0}, ("fits", "ECOG 0-1")),
+    ("Patients with macrovascular invasion will be excluded", "vascular_invasion",
+     {"vascular_invasion": False}, ("fits", "no macrovascular invasion")),
+    ("HBV/HCV co-infected patients will be excluded.", "hcv", {"hbv": "none"},
+     ("fits", "HBV and HCV co-infection")),
+    ("Patients with prior TACE are not allowed", "prior_locoregional", {}, ("excludes", "no prior TACE")),
+    ("Patients with prior TACE are not allowed", "prior_locoregional",
+     {"prior_treatments": [], "progressed_after": [], "no_prior": ["systemic", "tace"]},
+     ("fits", "no prior TACE")),
+    ("肝外转移者不允许入组", "extrahepatic", {"extrahepatic": False}, ("fits", "no extrahepatic spread")),
+    ("既往TACE治疗不允许", "prior_locoregional", {}, ("excludes", "no prior TACE")),   # not "允许"
+    # "除外" names the exception: prior systemic therapy is excluded, TACE is not
+    ("既往接受过系统治疗（TACE除外）", "prior_systemic", {}, ("fits", "no prior systemic therapy")),
+    ("既往接受过系统治疗（TACE除外）", "prior_locoregional",
+     {"prior_treatments": [], "progressed_after": [], "no_prior": ["systemic", "tace"]},
+     ("fits", "prior TACE allowed")),
+])
+def test_are_excluded_in_the_exclusion_list_restates_the_list_it_does_not_flip_it(
+        text, concept, facts, expected):
+    """Bug found by the mutation run: "X are excluded" / "is not allowed" in the exclusion list
+    read as a double negation, so a patient WITHOUT X was the one excluded."""
+    assert [r[:2] for r in reasons(text, concept, "exclusion", **facts)] == [expected]
+
+
 def test_alternatives_joined_by_or_exclude_only_together():
     text = "Portal vein invasion or extrahepatic spread detected by baseline imaging"
     assert effects(text, "vascular_invasion", vascular_invasion=False, extrahepatic=True) == []
