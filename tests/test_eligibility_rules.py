@@ -209,6 +209,94 @@ def test_curative_treatment_required_for_adjuvant_trials():
     assert effects(text, "curative_treatment", prior_treatments=[{"kind": "resection", "date": "2020-01"}]) == ["fits"]
 
 
+RECENT_TACE = [{"kind": "tace", "date": "2026-11-10"}]
+EVERYTHING_ELSE = ["systemic", "tare", "haic", "ablation", "radiotherapy", "resection", "transplant"]
+
+
+def test_any_anti_cancer_treatment_within_a_window():
+    any_kind = ("no anti-cancer treatment of any kind within 28 days", "28天内未接受任何抗肿瘤治疗")
+    assert reasons("Anti-tumour treatment within 4 weeks", "prior_locoregional", "exclusion",
+                   prior_treatments=RECENT_TACE) == [("excludes", *any_kind)]
+    assert reasons("Anti-tumour treatment within 4 weeks", "prior_locoregional", "exclusion",
+                   no_prior=EVERYTHING_ELSE) == [("fits", *any_kind)]
+    # next to "chemotherapy", a TACE (chemo-embolisation) may or may not be what is meant: asked
+    text = "Chemotherapy or other anti-tumour treatment within 4 weeks"
+    patient = patient_from_table({**PATIENT, "prior_treatments": RECENT_TACE})
+    result = screen({"eligibility_criteria": f"Exclusion Criteria:\n\n* {text}"}, patient, today=TODAY)
+    assert [(r.effect, r.why, r.why_zh) for r in result.reasons] == [("ask", *any_kind)]
+    assert result.questions == ("Has the patient had anti-cancer treatment of any kind in the last 28 days?",)
+    assert result.questions_zh == ("患者最近28天内是否接受过任何抗肿瘤治疗？",)
+
+
+def test_how_many_sessions_or_lines():
+    tace_and_tare = [{"kind": "tace", "date": "2021-07"}, {"kind": "tare", "date": "2021-09"}]
+    assert reasons("Previously received >= 2 sessions of TACE", "prior_locoregional",
+                   prior_treatments=tace_and_tare) == [("excludes", ">= 2 prior TACE", "既往TACE>=2次")]
+    either = "Received >= 2 sessions of TACE or TARE"
+    assert effects(either, "prior_locoregional", no_prior=["systemic", "tare"]) == ["fits"]
+    assert effects(either, "prior_locoregional") == ["ask"]          # TARE not stated
+    assert reasons("No more than 2 prior lines of systemic therapy", "prior_systemic") == [
+        ("fits", "<= 2 prior systemic therapy", "既往系统治疗<=2次")]
+
+
+LENVATINIB = [{"kind": "systemic", "date": "2023-01", "drugs": ["lenvatinib"]}]
+NIVOLUMAB = [{"kind": "systemic", "date": "2023-01", "drugs": ["nivolumab"]}]
+UNNAMED = [{"kind": "systemic", "date": "2023-01"}]
+
+
+def test_a_drug_class_counts_only_the_drugs_in_it():
+    pd1 = "Prior anti-PD-1 therapy"
+    assert effects(pd1, "prior_systemic", "exclusion", no_prior=[], prior_treatments=LENVATINIB) == ["fits"]
+    assert effects(pd1, "prior_systemic", "exclusion", no_prior=[], prior_treatments=NIVOLUMAB) == ["excludes"]
+    assert effects(pd1, "prior_systemic", "exclusion", no_prior=[], prior_treatments=UNNAMED) == ["ask"]
+    assert effects("Prior sorafenib", "prior_systemic", "exclusion", no_prior=[],
+                   prior_treatments=LENVATINIB) == ["fits"]
+    progressed = "Progression on a prior PD-1 inhibitor"
+    facts = {"no_prior": [], "progressed_after": ["systemic"]}
+    assert effects(progressed, "prior_systemic", prior_treatments=NIVOLUMAB, **facts) == ["fits"]
+    assert effects(progressed, "prior_systemic", prior_treatments=LENVATINIB, **facts) == ["excludes"]
+
+
+def test_no_prior_chemotherapy_asks_after_a_tace():
+    """TACE is chemo-embolisation: whether it counts as chemotherapy is for the doctor."""
+    assert effects("No prior chemotherapy", "prior_systemic") == ["ask"]
+    assert effects("No prior chemotherapy", "prior_systemic", prior_treatments=[],
+                   progressed_after=[], no_prior=["systemic", "tace", "haic"]) == ["fits"]
+
+
+@pytest.mark.parametrize(("date", "expected"), [
+    ("2026-10-30", "excludes"), ("2026-10-29", "fits"),   # 28 days before 2026-11-27 is 2026-10-30
+    ("2026-11", "excludes"), ("2026-10", "ask")])
+def test_within_four_weeks_on_the_exact_dates(date, expected):
+    assert effects("Prior TACE within 4 weeks", "prior_locoregional", "exclusion",
+                   prior_treatments=[{"kind": "tace", "date": date}]) == [expected]
+
+
+@pytest.mark.parametrize(("treatments", "expected"), [
+    (TACE_2021, "excludes"), (RECENT_TACE, "fits"), ([{"kind": "tace"}], "ask"),
+    ([{"kind": "tace", "date": "2026-05-30"}], "excludes"),    # 180 days before 2026-11-27: 05-31
+    ([{"kind": "tace", "date": "2026-05-31"}], "fits")])
+def test_a_treatment_longer_ago_than_the_trial_allows(treatments, expected):
+    assert reasons("Prior TACE more than 6 months before enrollment", "prior_locoregional",
+                   "exclusion", prior_treatments=treatments) == [
+        (expected, "no TACE more than 180 days ago", "180天以前未接受TACE")]
+
+
+def test_suitability_and_progression_the_nearer_cue_decides():
+    plan = ("ask", "suitability for TACE", "是否适合TACE")
+    assert reasons("Patients unsuitable for TACE or who progressed after TACE", "prior_locoregional") == [plan]
+    assert reasons("Patients who progressed after TACE or are unsuitable for TACE", "prior_locoregional") == [
+        ("fits", "progressed on or after TACE", "TACE后进展")]
+    patient = patient_from_table(PATIENT)
+    result = screen({"eligibility_criteria": "Inclusion Criteria:\n\n* Not a candidate for curative "
+                     "resection"}, patient, today=TODAY)
+    assert [(r.concept, r.effect, r.why, r.why_zh) for r in result.reasons] == [
+        ("curative_treatment", "ask", "suitability for resection", "是否适合手术切除")]
+    assert result.questions == ("Could the tumour currently be removed or destroyed with curative intent "
+                                "(surgery, ablation or transplant)?",)
+    assert result.questions_zh == ("目前肿瘤是否可以根治性切除、消融或移植？",)
+
+
 def test_transplant_history():
     assert effects("History of organ allograft.", "transplant", "exclusion") == ["ask"]
     assert effects("History of organ allograft.", "transplant", "exclusion",
@@ -247,15 +335,54 @@ def test_hbv():
     assert effects(condition, "hbv") == ["unread"]   # a condition, not a limit: not guessed
 
 
-def test_hcv_and_coinfection():
-    assert effects("HBV/HCV co-infected patients will be excluded.", "hcv") == ["ask"]
-    assert effects("HBV/HCV co-infected patients will be excluded.", "hcv", hcv="none") == ["fits"]
+@pytest.mark.parametrize(("text", "section", "by_status", "why"), [
+    ("Chronic hepatitis B must be well controlled", "inclusion", ("fits", "fits", "ask", "ask"),
+     ("controlled hepatitis B", "乙肝已控制")),
+    ("Uncontrolled hepatitis B infection", "exclusion", ("fits", "fits", "excludes", "ask"),
+     ("no active hepatitis B", "无活动性乙肝")),
+    ("Active hepatitis B infection", "inclusion", ("excludes", "excludes", "fits", "ask"),
+     ("active hepatitis B", "活动性乙肝")),
+    ("HBV-related HCC", "inclusion", ("excludes", "fits", "fits", "ask"), ("hepatitis B", "乙肝")),
+    ("Hepatitis B surface antigen positive", "inclusion", ("excludes", "fits", "fits", "ask"),
+     ("hepatitis B", "乙肝")),
+    ("HBV or HCV related HCC", "inclusion", ("unread",) * 4, ("not read", "未能自动判断")),
+    ("HBV DNA < 500 IU/mL", "inclusion", ("fits", "fits", "ask", "ask"), ("HBV DNA < 500", "HBV DNA < 500")),
+    ("HBV DNA ≤ 500 IU/mL", "inclusion", ("fits", "fits", "ask", "ask"), ("HBV DNA <= 500", "HBV DNA <= 500")),
+    ("HBV DNA > 2000 IU/mL", "exclusion", ("fits", "fits", "ask", "ask"),
+     ("HBV DNA > 2000", "HBV DNA > 2000")),
+    ("HBV DNA < 500 IU/mL", "exclusion", ("unread",) * 4, ("not read", "未能自动判断")),
+    ("HBV DNA = 500 IU/mL", "inclusion", ("unread",) * 4, ("not read", "未能自动判断")),   # a lost "≤"
+    ("Patients with hepatitis B must receive antiviral therapy", "inclusion", ("fits", "fits", "ask", "ask"),
+     ("antiviral therapy for hepatitis B", "乙肝需抗病毒治疗")),
+    ("Hepatitis B infection", "exclusion", ("unread",) * 4, ("not read", "未能自动判断")),
+])
+def test_hepatitis_b_by_status(text, section, by_status, why):
+    """For a patient without hepatitis B, treated, active, and not stated: never an exclusion
+    the patient's status does not support, and the requirement named in both languages."""
+    found = []
+    for hbv in ("none", "treated", "active", None):
+        found += reasons(text, "hbv", section, hbv=hbv)
+    assert [effect for effect, _, _ in found] == list(by_status)
+    assert {r[1:] for r in found} == {why}
+
+
+@pytest.mark.parametrize(("hbv", "hcv", "expected"), [
+    ("none", None, "fits"), ("treated", "none", "fits"), ("treated", "active", "excludes"),
+    ("active", "active", "excludes"), ("treated", "cured", "ask"), ("treated", None, "ask")])
+def test_hcv_and_coinfection(hbv, hcv, expected):
+    for text in ("HBV/HCV co-infected patients will be excluded.", "HBV/HCV co-infection"):
+        assert reasons(text, "hcv", "exclusion", hbv=hbv, hcv=hcv) == [
+            (expected, "HBV and HCV co-infection", "乙肝丙肝合并感染")]
+    assert effects("HBV/HCV co-infected patients will be excluded.", "hcv", hbv=hbv, hcv=hcv) == [expected]
 
 
 def test_histology():
     text = "Known fibrolamellar HCC, sarcomatoid HCC, or mixed cholangiocarcinoma and HCC"
     assert effects(text, "histology", "exclusion") == ["fits"]
     assert effects(text, "histology", "exclusion", diagnosis="hcc-cca") == ["excludes"]
+    assert effects(text, "histology", "exclusion", diagnosis="fibrolamellar") == ["excludes"]
+    assert effects("混合型肝癌", "histology", "exclusion", diagnosis="hcc-cca") == ["excludes"]
+    assert effects("混合型肝癌", "histology", "exclusion", diagnosis="fibrolamellar") == ["fits"]
 
 
 def test_measurable_disease_asks_about_a_lesion_tace_has_not_treated():
