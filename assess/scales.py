@@ -168,7 +168,7 @@ def _cp_set(text: str) -> set[int]:
     text = _CP_RANGE.sub(" ", text)
     for op, letter, number in _CP_COMPARE.findall(text):
         if letter or number:
-            bound = _score(letter, number, low=op in (">", ">="))
+            bound = _score(letter, number, low=op in (">=", "<"))   # "> A": above A6; "< B": below B7
             scores |= _bounded(CP_SCORES, [(op, bound)])
     text = _CP_COMPARE.sub(" ", text)
     for match in _CP_CLASS.finditer(text):

@@ -88,6 +88,12 @@ def test_structured_age_limits_are_read():
     ("Grade A or B Child-Pugh score", "B8", "fits"),
     ("Child-Pugh liver function rating AB", "C10", "excludes"),
     ("Child-Pugh score of = 7", "A5", "unread"),   # a mirror lost the "≤": not guessed
+    ("Child-Pugh ≤ B", "B9", "fits"),
+    ("Child-Pugh ≤ B", "C10", "excludes"),
+    ("Child-Pugh > A", "B7", "fits"),
+    ("Child-Pugh > A", "A6", "excludes"),      # a class bound: worse than all of A (was: > A5)
+    ("Child-Pugh < B", "A6", "fits"),
+    ("Child-Pugh < B", "B7", "excludes"),      # better than all of B (was: < B9)
 ])
 def test_child_pugh(text, child_pugh, expected):
     assert effects(text, "child_pugh", child_pugh=child_pugh) == [expected]
@@ -99,6 +105,7 @@ def test_child_pugh_requirement_is_named_by_class_and_score():
 
 
 def test_child_pugh_exclusions_and_unknown_score():
+    assert effects("Child-Pugh > A", "child_pugh", "exclusion", child_pugh="A6") == ["fits"]
     assert effects("Child-Pugh score >= 8.", "child_pugh", "exclusion", child_pugh="B7") == ["fits"]
     assert effects("Child-Pugh class C liver cirrhosis or evidence of hepatic decompensation",
                    "child_pugh", "exclusion", child_pugh="C11") == ["excludes"]
