@@ -460,12 +460,15 @@ def test_alternatives_joined_by_or_exclude_only_together():
     assert effects(text, "extrahepatic", vascular_invasion=False, extrahepatic=True) == ["fits"]
     both = effects(text, "vascular_invasion", vascular_invasion=False, extrahepatic=False)
     assert both == ["excludes"]
-    unknown = effects(text, "vascular_invasion", vascular_invasion=False)
-    assert unknown == ["ask"]
+    unknown = reasons(text, "vascular_invasion", vascular_invasion=False)
+    assert unknown == [("ask", "macrovascular invasion", "大血管侵犯")]   # asked, named as read
     patient = patient_from_table({**PATIENT, "vascular_invasion": False})
     result = screen({"eligibility_criteria": f"Inclusion Criteria:\n\n* {text}"}, patient, today=TODAY)
     assert "Has the cancer spread outside the liver (and if so where: lymph nodes, lungs, bones, brain)?" \
         in result.questions
+    assert "Has the tumour invaded a major blood vessel (portal vein tumour thrombus; which Vp level)?" \
+        in result.questions
+    assert "是否有大血管侵犯（门静脉癌栓，Vp几级）？" in result.questions_zh
     assert result.verdict == "unclear"
 
 
