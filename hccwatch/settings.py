@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     mail_from: str = "hccwatch@localhost"
     mail_to: Annotated[tuple[str, ...], NoDecode] = ()
     outbox: str = Field(default_factory=lambda: str(data_dir() / "outbox"))
+    # Immediate alerts: Apprise URLs, space- or comma-separated. They hold tokens, so they are
+    # secret; one Apprise cannot read is reported by `hccwatch check`, never stops a poll.
+    alert_urls: SecretStr | None = None
     # Politeness and robustness knobs (tests and mirrors turn them; users rarely need to).
     ctgov_rate: Positive = 50 / 60
     ncbi_rate: Positive | None = None

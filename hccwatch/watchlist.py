@@ -24,11 +24,12 @@ from pipeline.config import Feed, Topic
 from pipeline.judge import Judges
 from sources.matching import PlaceSpec
 from store.schedule import WEEKDAYS, next_runs
+from store.vocab import ALERT_KINDS as ALERT_KIND_LABELS
 
 CTGOV_AREAS = ("cond", "intr", "term", "locn")
 TOP_KEYS = {"timezone", "digest_weekday", "digest_hour", "topics", "feeds", "places", "patient", "digest",
             "alerts"}
-ALERT_KINDS = ("recruiting_nearby", "may_fit", "stopped", "results", "retraction")
+ALERT_KINDS = tuple(ALERT_KIND_LABELS)
 QUIET_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 TOPIC_KEYS = {"id", "label", "label_zh", "terms", "terms_zh", "ctgov", "pubmed", "europepmc",
               "kind", "notes", "codes", "trials", "weight"}
@@ -45,8 +46,8 @@ DIGEST_LIMITS = {"top_items": (1, 50), "papers": (0, 500), "news": (0, 500), "tr
 
 @dataclass(frozen=True)
 class Alerts:
-    """`[alerts]` (DESIGN.md): which changes alert at once and the quiet hours. Read and
-    checked so a watchlist in the agreed schema loads; immediate alerts are not sent yet."""
+    """`[alerts]` (DESIGN.md): which kinds of change alert at once (to HCCWATCH_ALERT_URLS)
+    and the quiet hours, in the watchlist's timezone, that hold alerts until they end."""
 
     kinds: tuple[str, ...] = ALERT_KINDS
     quiet_hours: str = "22:00-07:00"
@@ -63,7 +64,7 @@ class Watchlist:
     places: tuple[PlaceSpec, ...] = field(default_factory=tuple)
     patient: Patient = field(default_factory=Patient)   # no [patient]: nothing known
     digest: Limits = field(default_factory=Limits)  # `[digest]`: how much the digest shows
-    alerts: Alerts = field(default_factory=Alerts)  # `[alerts]`: read, not yet sent
+    alerts: Alerts = field(default_factory=Alerts)  # `[alerts]`: what alerts at once, when
 
     @property
     def tz(self) -> ZoneInfo:

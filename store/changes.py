@@ -4,6 +4,7 @@ retracted ...): what the digest reports."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -91,6 +92,19 @@ def site_changes(finding: Finding, record: Record, change: Any) -> list[Change]:
         changes.append(change("sites_removed", f"{len(removed)} sites no longer listed",
                               "; ".join(_site_label(old[k]) for k in removed[:5]), "minor"))
     return changes
+
+
+def site_status_of(change: Change) -> str | None:
+    """The status a site change (as site_changes writes it: a new site `label (STATUS)`, a
+    site's status `label: STATUS`) gives the site; None when it is not given."""
+    text = change.new or ""
+    if change.field == "site":
+        match = re.search(r"\(([A-Z_]+)\)$", text)
+    elif change.field == "site_status":
+        match = re.search(r": ([A-Z_]+)$", text)
+    else:
+        match = None
+    return match.group(1) if match else None
 
 
 def location_dict(location: Location) -> dict[str, Any]:

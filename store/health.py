@@ -1,5 +1,6 @@
 """Source health as stored: per source and query the last success, last error and failures in a
-row, the last poll and what is stored. Read by `hccwatch status` and the web status page."""
+row, the last poll and what is stored, and per alert destination what was sent, what waits
+and the last error. Read by `hccwatch status`, `hccwatch alerts` and the web status page."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from store.db import iso
-from store.models import ADHOC_TOPIC_PREFIX, Change, Finding, PollRun, SourceState
+from store.models import (
+    ADHOC_TOPIC_PREFIX,
+    AlertDelivery,
+    Change,
+    Finding,
+    PollRun,
+    SourceState,
+)
 from store.queries import source_warnings
 
 
@@ -47,4 +55,24 @@ def health(session: Session) -> dict[str, Any]:
         },
         "findings": counts,
         "changes": session.exec(select(func.count()).select_from(Change)).one(),
+        "alerts": alert_health(session),
     }
+
+
+def alert_health(session: Session) -> list[dict[str, Any]]:
+    """Per alert destination (by its masked label and the hash `id` of its URL): deliveries
+    pending (not sent yet, being sent included), sent and failed (given up), the last sent
+    and the last error of one not sent."""
+    found: dict[str, dict[str, Any]] = {}
+    rows = session.exec(select(AlertDelivery).order_by(col(AlertDelivery.id)))
+    for row in rows:
+        entry = found.setdefault(row.destination, {
+            "destination": row.label, "id": row.destination, "pending": 0, "sent": 0,
+            "failed": 0, "last_sent_at": None, "last_error": None, "last_error_at": None})
+        entry["destination"] = row.label
+        entry["pending" if row.status in ("pending", "sending") else row.status] += 1
+        if row.sent_at and (entry["last_sent_at"] is None or iso(row.sent_at) > entry["last_sent_at"]):
+            entry["last_sent_at"] = iso(row.sent_at)
+        if row.last_error and row.status != "sent":
+            entry["last_error"], entry["last_error_at"] = row.last_error, iso(row.last_attempt_at)
+    return sorted(found.values(), key=lambda e: e["destination"])

@@ -1,5 +1,5 @@
 """SQLModel tables: what hccwatch knows (Finding and its identifiers, topics, links, changes)
-and how it got it (SourceState cursors, PollRun history, the Digest ledger)."""
+and how it got it (SourceState cursors, PollRun history, the Digest and Alert ledgers)."""
 
 from __future__ import annotations
 
@@ -186,3 +186,40 @@ class DigestEntry(SQLModel, table=True):
                                    ondelete="CASCADE")
     change_id: int | None = Field(default=None, foreign_key="change.id", index=True,
                                   ondelete="CASCADE")
+
+
+class Alert(SQLModel, table=True):
+    """One immediate alert: the changes of one trial or paper that cannot wait for the digest
+    (alerts/), found after one poll, with its short text in English and Chinese."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True, ondelete="CASCADE")
+    kinds: list[str] = json_column()
+    title: str
+    body: str
+    created_at: datetime = Field(index=True)
+
+
+class AlertChange(SQLModel, table=True):
+    """A Change an Alert names: each change is alerted once (its id is the key)."""
+
+    change_id: int = Field(primary_key=True, foreign_key="change.id", ondelete="CASCADE")
+    alert_id: int = Field(foreign_key="alert.id", index=True, ondelete="CASCADE")
+
+
+class AlertDelivery(SQLModel, table=True):
+    """The alert ledger: one Alert to one destination (an Apprise URL, kept only as a hash of
+    it and a label with its secrets masked, never the URL). `status` is "pending" (not sent
+    yet; `attempts` and `last_error` say how sending went), "sending" (handed to the
+    destination, not yet marked), "sent", or "failed" (given up: not sent within a week)."""
+
+    __table_args__ = (UniqueConstraint("alert_id", "destination"),)
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True, ondelete="CASCADE")
+    destination: str = Field(index=True)
+    label: str
+    status: str = Field(default="pending", index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+    sent_at: datetime | None = None

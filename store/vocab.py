@@ -65,6 +65,21 @@ CHANGE_FIELDS: dict[str, tuple[str, str]] = {
     "eligibility": ("Eligibility", "入组资格"),
 }
 
+# What an immediate alert is about (the watchlist's `[alerts] kinds`), in both languages.
+ALERT_KINDS: dict[str, tuple[str, str]] = {
+    "recruiting_nearby": ("Recruiting in a watched place", "关注地点开始招募"),
+    "may_fit": ("May fit the patient", "可能符合入组条件"),
+    "stopped": ("Followed trial stopped", "关注的试验已停止"),
+    "results": ("Followed trial posted results", "关注的试验发布了结果"),
+    "retraction": ("Retracted", "已撤稿"),
+}
+
+# Eligibility pre-screen verdicts (assess.eligibility), in both languages.
+VERDICTS: dict[str, tuple[str, str]] = {
+    "may_fit": ("may fit", "可能符合"), "unclear": ("unclear", "不确定"),
+    "likely_excluded": ("likely excluded", "可能不符合"),
+}
+
 
 def status_word(status: str | None) -> str:
     """`RECRUITING` -> `Recruiting`; an unknown code is made readable, no status is `—`."""

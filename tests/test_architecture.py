@@ -11,8 +11,8 @@ import pytest
 from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("hccwatch", "pipeline", "assess", "sources", "store", "digests", "web", "flows",
-            "replay")
+PACKAGES = ("hccwatch", "pipeline", "assess", "sources", "store", "digests", "alerts", "web",
+            "flows", "replay")
 
 
 def circles(graph: grimp.ImportGraph) -> list[tuple[str, ...]]:

@@ -1,0 +1,111 @@
+"""Which stored changes cannot wait for the digest, and of which kind (`[alerts] kinds`):
+- recruiting_nearby: a trial with a site in a watched place starts or resumes recruiting, or
+  a site there is added recruiting or starts recruiting;
+- may_fit: the eligibility pre-screen newly says the patient may fit;
+- stopped / results: a followed trial (one a sent digest carried before the change) is
+  suspended, terminated or withdrawn, or posts results;
+- retraction: something a sent digest carried is retracted.
+Changes of one trial or paper make one Draft. A change is considered once (its alert is
+recorded with it) and only within HORIZON of being seen: a store that had no alerts before
+does not send months of history, and a poll killed before its alerts were recorded still
+has them recorded by the next one."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from store.changes import site_status_of
+from store.models import AlertChange, Change, Digest, DigestEntry, Finding
+from store.vocab import aware
+
+HORIZON = timedelta(days=7)
+SIGNIFICANT = ("recruiting", "watched_site", "may_fit", "stopped", "results", "retraction")
+FOLLOWED_ONLY = ("stopped", "results", "retraction")
+# Site statuses under which a watched site may still take the patient (unknown included).
+OPEN_SITE = (None, "", "RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
+
+
+@dataclass
+class Draft:
+    """One trial's or paper's changes that alert, each with its kind."""
+
+    finding: Finding
+    changes: list[tuple[Change, str]] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(dict.fromkeys(kind for _, kind in self.changes))
+
+
+def drafts(session: Session, kinds: Collection[str], now: datetime) -> list[Draft]:
+    """The Drafts of every change seen within HORIZON that no alert names yet and whose kind
+    is one of `kinds`, one per finding, oldest change first."""
+    named = select(AlertChange.change_id)
+    rows = session.exec(
+        select(Change, Finding).join(Finding, col(Finding.id) == Change.finding_id)
+        .where(Change.seen_at >= now - HORIZON, col(Change.significance).in_(SIGNIFICANT),
+               col(Change.id).not_in(named))
+        .order_by(col(Change.finding_id), col(Change.id))).all()
+    carried = first_carried(session, {finding.id for _, finding in rows})
+    grouped: dict[int, Draft] = {}
+    for change, finding in rows:
+        kind = kind_of(change, finding, carried.get(finding.id))
+        if kind in kinds:
+            grouped.setdefault(finding.id, Draft(finding)).changes.append((change, kind))
+    return list(grouped.values())
+
+
+def kind_of(change: Change, finding: Finding, carried_at: datetime | None) -> str | None:
+    """The alert kind of one change (None: it does not alert). `carried_at`: when a sent
+    digest first carried the finding (None: never)."""
+    significance = change.significance
+    if significance == "may_fit":
+        return "may_fit"
+    if significance == "recruiting":
+        return "recruiting_nearby" if change.field == "status" and open_watched_site(finding) else None
+    if significance == "watched_site":
+        return "recruiting_nearby" if site_recruits(change, finding) else None
+    if significance in FOLLOWED_ONLY and carried_at is not None \
+            and aware(carried_at) <= aware(change.seen_at):
+        return significance
+    return None
+
+
+def open_watched_site(finding: Finding) -> bool:
+    return any(site.get("status") in OPEN_SITE for site in finding.watched_sites or [])
+
+
+def site_recruits(change: Change, finding: Finding) -> bool:
+    """A site in a watched place added recruiting or starting to recruit (a new site whose
+    status is not given counts when the trial itself recruits)."""
+    status = site_status_of(change)
+    if status is None and change.field == "site":
+        return finding.status == "RECRUITING"
+    return status == "RECRUITING"
+
+
+def first_carried(session: Session, finding_ids: Iterable[int]) -> dict[int, datetime]:
+    """Per finding: when a sent digest first carried it (as new, or one of its changes)."""
+    ids = sorted(set(finding_ids))
+    found: dict[int, datetime] = {}
+    if not ids:
+        return found
+    sent = (Digest.status == "sent", col(Digest.sent_at).is_not(None))
+    direct = (select(DigestEntry.finding_id, func.min(Digest.sent_at))
+              .join(Digest, col(Digest.id) == DigestEntry.digest_id)
+              .where(col(DigestEntry.finding_id).in_(ids), *sent)
+              .group_by(DigestEntry.finding_id))
+    by_change = (select(Change.finding_id, func.min(Digest.sent_at))
+                 .join(DigestEntry, col(DigestEntry.change_id) == Change.id)
+                 .join(Digest, col(Digest.id) == DigestEntry.digest_id)
+                 .where(col(Change.finding_id).in_(ids), *sent)
+                 .group_by(Change.finding_id))
+    for query in (direct, by_change):
+        for finding_id, at in session.exec(query).all():
+            if finding_id is not None and at is not None:
+                found[finding_id] = min(aware(at), found.get(finding_id, aware(at)))
+    return found
