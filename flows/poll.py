@@ -1,6 +1,7 @@
 """The `poll` flow: the poll engine's one driver (pipeline.engine.poll, through App.poll) with
 Prefect as its task runner: one Prefect task per (source, query), a few at a time (each host
-still paced by its own rate limit), retried only for transient errors, progress as run logs."""
+still paced by its own rate limit), retried only for transient errors, progress as run logs;
+App.poll then sends the alerts the poll calls for (their summary goes to the run log)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,17 @@ class PollFailed(Exception):
         self.counts = counts
 
 
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The current flow or task run's logger (outside a run, hccwatch.flows)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("hccwatch.flows")
+
+
 def log_progress(event: ProgressEvent) -> None:
     """Progress events as log lines of the current flow or task run."""
-    try:
-        logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
-    except MissingContextError:
-        logger = logging.getLogger("hccwatch.flows")
+    logger = run_logger()
     line = event.line()
     if line and event.stage in ("page", "task_done", "task_failed"):
         (logger.warning if event.stage == "task_failed" else logger.info)("%s", line)
@@ -80,6 +86,8 @@ def poll(sources: list[str] | None = None, topics: list[str] | None = None) -> S
     app = App()
     report = app.poll(sources=sources or (), topics=topics or (), progress=log_progress,
                       runner=prefect_runner(app.settings))
+    if app.alerted is not None:
+        run_logger().info("%s", app.alerted.line())  # masked: no URL or token in it
     counts = report.counts()
     if report.ok:
         return Completed(message=f"{report.tasks} queries polled", data=counts)

@@ -1,12 +1,14 @@
 """The App every command and flow works on: settings, watchlist and database, each loaded on
 first use; the one way a poll is planned and run over them (the CLI and the Prefect flow
-differ only in the task runner and the progress display they pass), and what the digest's
-delivery is handed."""
+differ only in the task runner and the progress display they pass), followed by the immediate
+alerts it calls for, and what the digest's delivery is handed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -17,9 +19,14 @@ from hccwatch.watchlist import Watchlist, load_watchlist
 from store.db import StoreError, open_engine, session_scope, utcnow
 
 if TYPE_CHECKING:
+    from alerts.deliver import AlertRun
+    from alerts.destinations import Destination
+    from alerts.quiet import QuietHours
     from digests.deliver import Post
     from pipeline.engine import PollReport, Runner
     from pipeline.events import Progress
+
+log = logging.getLogger("hccwatch.alerts")
 
 
 class App:
@@ -27,6 +34,7 @@ class App:
 
     def __init__(self, settings: Settings | None = None, watchlist: Watchlist | None = None):
         self._settings = settings
+        self.alerted: AlertRun | None = None  # what the last poll's alerting did
         if watchlist is not None:
             self.watchlist = watchlist  # fills the cached property (the demo's own watchlist)
 
@@ -62,8 +70,44 @@ class App:
             if not tasks:
                 raise ConfigError("nothing to poll: no watchlist topic has a query for the "
                                   "chosen source(s)")
-            return poll(self.engine, self.watchlist, tasks, progress=progress,
-                        runner=runner or threads(self.settings.feed_concurrency))
+            report = poll(self.engine, self.watchlist, tasks, progress=progress,
+                          runner=runner or threads(self.settings.feed_concurrency))
+        self.alerted = self.alert_safely()
+        return report
+
+    @cached_property
+    def destinations(self) -> list[Destination]:
+        """HCCWATCH_ALERT_URLS as destinations (Apprise is loaded only when some are set)."""
+        from alerts.destinations import destinations
+
+        return destinations(self.settings.alert_urls)
+
+    @property
+    def quiet_hours(self) -> QuietHours:
+        from alerts.quiet import QuietHours
+
+        return QuietHours.parse(self.watchlist.alerts.quiet_hours, self.watchlist.timezone)
+
+    def alert(self, now: datetime | None = None) -> AlertRun:
+        """Record the alerts the stored changes call for and send what is due."""
+        from alerts.deliver import after_poll
+
+        return after_poll(self.engine, self.destinations, self.watchlist.alerts.kinds,
+                          self.quiet_hours, now=now or utcnow(), timeout=self.settings.http_timeout)
+
+    def alert_safely(self) -> AlertRun | None:
+        """`alert()` after a poll: whatever goes wrong is logged (scrubbed) and never fails
+        or stops the poll; the alerts wait for the next one."""
+        try:
+            return self.alert()
+        except Exception as error:  # noqa: BLE001  alerts must never cost the poll
+            from alerts.destinations import scrub, split_urls
+
+            message = f"{type(error).__name__}: {error}"
+            for url in split_urls(self.settings.alert_urls):
+                message = scrub(message, url)
+            log.warning("alerts not sent this time (the next poll retries): %s", message)
+            return None
 
     def post(self) -> Post:
         """What delivering a digest needs: the store, the mail settings, the watchlist. The

@@ -1,5 +1,5 @@
 """What the Click commands share: the App they work on, one-line failures (exit 2), a poll
-with progress on the terminal and its summary, and the findings table."""
+with progress on the terminal and its summary (alerts included), and the findings table."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ def do_poll(app: App, *, sources: tuple[str, ...] = (), topics: tuple[str, ...] 
         with progress_printer() as progress:
             report = app.poll(sources=sources, topics=topics, progress=progress)
     print_poll_summary(report)
+    if app.alerted is not None and (app.alerted.recorded or app.alerted.waiting
+                                    or app.settings.alert_urls):
+        click.echo(printable(app.alerted.line()))
     return report
 
 

@@ -31,11 +31,11 @@ def reset(db: Path) -> None:
 
 def demo_app(server: ReplayServer, db: Path, feeds: list[tuple[str, str, str]]) -> App:
     """The user's settings pointed at the replay server, with the bundled watchlist's feeds
-    replaced by the demo's (no mail server: the demo never sends anything)."""
+    replaced by the demo's (no mail server, no alert destinations: the demo never sends anything)."""
     base = load_settings()
     settings = base.replaced(
         db=str(db), ctgov_url=f"{server.url}/ctgov", eutils_url=f"{server.url}/eutils",
-        europepmc_url=f"{server.url}/europepmc", smtp_host=None, outbox=str(db.parent / "demo-outbox"),
+        europepmc_url=f"{server.url}/europepmc", smtp_host=None, alert_urls=None, outbox=str(db.parent / "demo-outbox"),
         mail_from="hccwatch-demo@example.org", mail_to=("family@example.org",),
         ctgov_rate=20.0, ncbi_rate=3.0, feed_rate=20.0, retry_base=0.2)
     watchlist = dataclasses.replace(
