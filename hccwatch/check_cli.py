@@ -1,6 +1,7 @@
 """`hccwatch check`: read the settings and the watchlist and say in plain words what is
-configured and what is missing, log in to the mail server without sending anything. Exit 0
-when everything needed works, 2 when a setting is broken (each problem names its setting)."""
+configured and what is missing, log in to the mail server without sending anything, and read
+every alert destination (HCCWATCH_ALERT_URLS) as Apprise will, shown only masked. Exit 0 when
+everything needed works, 2 when a setting is broken (each problem names its setting)."""
 
 from __future__ import annotations
 
@@ -116,10 +117,30 @@ def describe_query_warnings(settings: Settings, found: Report) -> None:
                            f"fix the topic's {source} query" for warning in warnings)
 
 
+def describe_alerts(settings: Settings, watchlist: Watchlist | None, found: Report) -> None:
+    """Each alert destination as Apprise reads it (masked), the kinds and the quiet hours; a URL
+    Apprise cannot read is a problem naming HCCWATCH_ALERT_URLS (polls still run without it)."""
+    if not settings.alert_urls:
+        found.lines.append("Alerts (HCCWATCH_ALERT_URLS): not set, so changes that cannot wait "
+                           "still come only with the weekly digest")
+        return
+    from alerts.destinations import destinations
+
+    chosen = destinations(settings.alert_urls)
+    usable = [d.label for d in chosen if not d.problem]
+    found.lines.append(f"Alerts (HCCWATCH_ALERT_URLS): {len(chosen)} destination(s): "
+                       f"{', '.join(usable) or 'none usable'} (nothing sent; `hccwatch alerts "
+                       f"--test` sends a test alert)")
+    if watchlist is not None:
+        found.lines.append(f"Alert kinds: {', '.join(watchlist.alerts.kinds) or 'none'}; quiet hours "
+                           f"{watchlist.alerts.quiet_hours} {watchlist.timezone}")
+    found.problems.extend(d.problem for d in chosen if d.problem)
+
+
 def run_check(settings: Settings, *, offline: bool) -> Report:
     found = Report()
     found.lines.append(f"Database (HCCWATCH_DB): {settings.db}")
-    describe_watchlist(settings.watchlist, found)
+    watchlist = describe_watchlist(settings.watchlist, found)
     describe_ncbi(settings, found)
     describe_query_warnings(settings, found)
     describe_mail(settings, found)
@@ -127,6 +148,7 @@ def run_check(settings: Settings, *, offline: bool) -> Report:
         try_mail_server(settings, found)
     elif settings.smtp_host:
         found.lines.append("Mail server check: skipped (--offline)")
+    describe_alerts(settings, watchlist, found)
     return found
 
 
@@ -134,9 +156,9 @@ def run_check(settings: Settings, *, offline: bool) -> Report:
 @click.option("--offline", is_flag=True, help="Do not contact the mail server; only read the settings.")
 def check(offline: bool) -> None:
     """Check the settings (.env in this folder and the environment) and the watchlist: say
-    what is configured and what is missing, and log in to the mail server without sending
-    anything. Exits 0 when all is well, 2 when a setting must be fixed (each problem names
-    its setting)."""
+    what is configured and what is missing, log in to the mail server and read every alert
+    destination (HCCWATCH_ALERT_URLS, shown masked) without sending anything. Exits 0 when
+    all is well, 2 when a setting must be fixed (each problem names its setting)."""
     dotenv = Path.cwd() / ".env"
     click.echo(f"Settings from {'the environment and ' + str(dotenv) if dotenv.is_file() else 'the environment (no .env in this folder)'}")
     try:

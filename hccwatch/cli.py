@@ -35,7 +35,7 @@ def parse_since(value: str | None) -> datetime | None:
 LAZY_COMMANDS = {"serve": "hccwatch.serve_cli", "run": "hccwatch.serve_cli",
                  "digest": "hccwatch.digest_cli", "web": "hccwatch.web_cli",
                  "search": "hccwatch.web_cli", "check": "hccwatch.check_cli",
-                 "install-service": "hccwatch.service_cli"}
+                 "install-service": "hccwatch.service_cli", "alerts": "hccwatch.alerts_cli"}
 
 
 class LazyGroup(click.Group):

@@ -1,8 +1,9 @@
 """Plain-text renderings for the terminal: one finding (`hccwatch show`) and source health
-(`hccwatch status`)."""
+with the alert destinations (`hccwatch status`, `hccwatch alerts`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from store.vocab import (
@@ -101,6 +102,22 @@ def _wrap(text: str, width: int = 78) -> str:
     return "\n".join(textwrap.fill(p, width) for p in text.splitlines() if p.strip())
 
 
+def alert_lines(destinations: list[dict[str, Any]], at: Callable[[Any], str]) -> list[str]:
+    """Per alert destination (masked): pending, sent, failed, the last error."""
+    return [f"alerts to {destination_text(entry, at)}" for entry in destinations]
+
+
+def destination_text(entry: dict[str, Any], at: Callable[[Any], str]) -> str:
+    """`json://127.0.0.1:8080 #1a2b3c: 0 pending, 3 sent, 0 failed; last sent ...` (times by `at`)."""
+    line = (f"{entry['destination']}: {entry['pending']} pending, {entry['sent']} sent, "
+            f"{entry['failed']} failed")
+    if entry["last_sent_at"]:
+        line += f"; last sent {at(entry['last_sent_at'])}"
+    if entry["last_error"]:
+        line += f"; last error {at(entry['last_error_at'])}: {entry['last_error']}"
+    return line
+
+
 def health_text(data: dict[str, Any], timezone: str | None = None) -> str:
     """Source health as text, times in `timezone` (the watchlist's)."""
     def at(value: Any) -> str:
@@ -125,6 +142,7 @@ def health_text(data: dict[str, Any], timezone: str | None = None) -> str:
         lines.append(f"last poll: started {at(poll['started_at'])}, {outcome}")
     kinds = ", ".join(kind_count(k, n) for k, n in sorted(data["findings"].items())) or "none"
     lines.append(f"stored: {kinds}; {data['changes']} changes recorded")
+    lines += alert_lines(data.get("alerts") or [], at)
     if timezone:
         lines.append(f"(times in {timezone})")
     return "\n".join(lines)

@@ -250,3 +250,23 @@ def test_an_older_store_gets_the_alert_tables(settings, engine):
     reopened = open_engine(settings.db)
     assert {"alert", "alertchange", "alertdelivery"} <= set(inspect(reopened).get_table_names())
     reopened.dispose()
+
+
+def test_the_web_status_page_shows_alerts_per_destination_masked(
+        clock, settings, watchlist, ctgov, receiver, engine):
+    from fastapi.testclient import TestClient
+
+    from hccwatch.web_cli import web_app
+
+    app = first_poll(settings, watchlist, ctgov, hook_url(receiver))
+    change_trial(ctgov, "RECRUITING", [HUTCH])
+    receiver.inject("/hook", Fault(status=500))
+    app.poll(topics=["immunotherapy"])
+    with TestClient(web_app(settings)) as client:
+        page = client.get("/status").text
+    section = page[page.index('<section id="alerts">'):]
+    assert "Alerts <span lang=\"zh\">即时提醒</span>" in section
+    row = section[section.index("<tbody>"):section.index("</tbody>")]
+    assert "json://127.0.0.1:" in row and "<td>1</td><td>0</td><td>0</td>" in row
+    assert "Failed to send JSON POST notification: Internal server error., error=500." in row
+    assert TOKEN not in page

@@ -28,6 +28,7 @@ HELP = {
     "check": "Check the settings (.env in this folder and the environment) and the watchlist",
     "install-service": "Make `hccwatch serve` start by itself",
     "demo": "Run the whole cycle offline on the bundled recordings",
+    "alerts": "Immediate alerts: per destination (HCCWATCH_ALERT_URLS, shown masked) how many are pending",
 }
 COMMANDS = list(HELP)
 
