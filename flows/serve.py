@@ -1,5 +1,5 @@
-"""Running the flows on Prefect: the two deployments (poll every 6 hours, the digest weekly at
-the watchlist's time) and, when PREFECT_API_URL is not set, a local Prefect server of our own,
+"""Running the flows on Prefect: the three deployments (poll every 6 hours, the digest weekly at
+the watchlist's time, the alerts the quiet hours held daily when they end) and, when PREFECT_API_URL is not set, a local Prefect server of our own,
 started on a free port and stopped again (its whole process group) when we are done."""
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ def digest_cron(watchlist: Watchlist) -> str:
     """'0 7 * * 1' for a Monday 07:00 digest (cron counts weekdays from Sunday = 0)."""
     weekday = (WEEKDAYS.index(watchlist.digest_weekday) + 1) % 7
     return f"0 {watchlist.digest_hour} * * {weekday}"
+
+
+def quiet_end_cron(watchlist: Watchlist) -> str:
+    """'0 7 * * *' when the watchlist's quiet hours end at 07:00 (in its timezone)."""
+    end = watchlist.alerts.quiet_hours.rpartition("-")[2]
+    hour, minute = end.split(":")
+    return f"{int(minute)} {int(hour)} * * *"
 
 
 def free_port() -> int:
@@ -111,9 +118,11 @@ def prefect_api(home: Path, say: Callable[[str], Any]) -> Iterator[str]:
 
 
 def deployments(watchlist: Watchlist) -> list[Any]:
-    """The same two deployments prefect.yaml declares, the digest's time from the watchlist."""
+    """The same three deployments prefect.yaml declares, the digest's time and the end of the
+    quiet hours from the watchlist."""
     from prefect.schedules import Cron, Interval
 
+    from flows.alerting import alerts
     from flows.digest import digest
     from flows.poll import poll
 
@@ -122,4 +131,6 @@ def deployments(watchlist: Watchlist) -> list[Any]:
                            concurrency_limit=1),
         digest.to_deployment("digest", concurrency_limit=1,
                              schedules=[Cron(digest_cron(watchlist), timezone=watchlist.timezone)]),
+        alerts.to_deployment("alerts", concurrency_limit=1,
+                             schedules=[Cron(quiet_end_cron(watchlist), timezone=watchlist.timezone)]),
     ]

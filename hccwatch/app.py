@@ -101,13 +101,21 @@ class App:
         try:
             return self.alert()
         except Exception as error:  # noqa: BLE001  alerts must never cost the poll
+            log.warning("alerts not sent this time (the next poll retries): %s", self.scrubbed(error))
+            return None
+
+    def scrubbed(self, error: Exception) -> str:
+        """The error in words free of every alert URL's secrets (only its type when even
+        that cannot be made sure)."""
+        message = f"{type(error).__name__}: {error}"
+        try:
             from alerts.destinations import scrub, split_urls
 
-            message = f"{type(error).__name__}: {error}"
             for url in split_urls(self.settings.alert_urls):
                 message = scrub(message, url)
-            log.warning("alerts not sent this time (the next poll retries): %s", message)
-            return None
+        except Exception:  # noqa: BLE001
+            return type(error).__name__
+        return message
 
     def post(self) -> Post:
         """What delivering a digest needs: the store, the mail settings, the watchlist. The

@@ -1,5 +1,5 @@
-"""`hccwatch serve` (the poll and digest deployments on their schedules, with a local Prefect
-server when PREFECT_API_URL is not set) and `hccwatch run` (one poll and digest, no schedules)."""
+"""`hccwatch serve` (the poll, digest and alerts deployments on their schedules, with a local
+Prefect server when PREFECT_API_URL is not set) and `hccwatch run` (one poll and digest, no schedules)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 
 import click
 
-from flows.serve import deployments, digest_cron, prefect_api
+from flows.serve import deployments, digest_cron, prefect_api, quiet_end_cron
 from hccwatch.app import App
 from hccwatch.commands import do_poll, fail_cleanly, pass_app
 from hccwatch.settings import data_dir
@@ -61,8 +61,10 @@ def serve_schedules(app: App) -> None:
         from prefect import serve as serve_deployments
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        click.echo(f"hccwatch: Prefect API {api_url}; serving 'poll' (every 6 hours) and "
-                   f"'digest' ({digest_cron(app.watchlist)} {app.watchlist.timezone})")
+        click.echo(f"hccwatch: Prefect API {api_url}; serving 'poll' (every 6 hours), "
+                   f"'digest' ({digest_cron(app.watchlist)} {app.watchlist.timezone}) and "
+                   f"'alerts' held by the quiet hours ({quiet_end_cron(app.watchlist)} "
+                   f"{app.watchlist.timezone})")
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             serve_deployments(*deployments(app.watchlist))
     click.echo("hccwatch: stopped")

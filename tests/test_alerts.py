@@ -270,3 +270,23 @@ def test_the_web_status_page_shows_alerts_per_destination_masked(
     assert "json://127.0.0.1:" in row and "<td>1</td><td>0</td><td>0</td>" in row
     assert "Failed to send JSON POST notification: Internal server error., error=500." in row
     assert TOKEN not in page
+
+
+def test_an_alerting_bug_never_fails_the_poll_and_its_log_line_hides_the_url(
+        clock, settings, watchlist, ctgov, receiver, engine, caplog):
+    app = first_poll(settings, watchlist, ctgov, hook_url(receiver))
+
+    def broken(now=None):
+        raise RuntimeError(f"cannot reach {hook_url(receiver)}")
+
+    app.alert = broken
+    change_trial(ctgov, "RECRUITING", [HUTCH])
+    with caplog.at_level("WARNING", logger="hccwatch.alerts"):
+        report = app.poll(topics=["immunotherapy"])
+    assert report.ok and app.alerted is None
+    [line] = [r.getMessage() for r in caplog.records if r.name == "hccwatch.alerts"]
+    assert line.startswith("alerts not sent this time (the next poll retries): RuntimeError: cannot reach")
+    assert TOKEN not in line
+    del app.alert  # the class's method again
+    app.poll(topics=["immunotherapy"])  # the next poll records and sends it
+    assert len(posts(receiver)) == 1

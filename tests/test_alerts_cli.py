@@ -156,3 +156,15 @@ def test_a_kill_between_handing_over_and_marking_sends_the_alert_at_most_once_mo
     with travel(FIXED_NOW + timedelta(minutes=20)):
         hcc("poll", "--topic", "immunotherapy", env=clocked(changed))
     assert len(posts(receiver)) == 2
+
+
+def test_commands_that_send_no_alert_never_load_apprise(env):
+    """Apprise takes about 0.1 s of CPU to import: only alerting loads it."""
+    code = ("import sys; from click.testing import CliRunner; from hccwatch.cli import cli; "
+            "[CliRunner().invoke(cli, c) for c in (['status'], ['findings'], ['show', 'NCT1'])]; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apprise'))")
+    environ = {**env, "HCCWATCH_ALERT_URLS": f"json://u:{TOKEN}@127.0.0.1:9/hook"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=environ)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

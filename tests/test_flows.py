@@ -131,3 +131,27 @@ def test_adhoc_flow_stores_what_the_search_found(prefect_env, engine, ctgov):
     with session_scope(engine) as session:
         keys = {f.key for f in session.exec(select(Finding))}
     assert len(keys) == 10  # the recorded Phelan-McDermid studies
+
+
+def test_the_poll_flow_alerts_and_the_alerts_flow_sends_what_the_quiet_hours_held(
+        prefect_env, engine, ctgov, replay, monkeypatch):
+    from conftest import travel
+    from test_alerts import BOSTON, HUTCH, change_trial, hook_url, posts, study
+
+    from flows.alerting import alerts
+    from flows.poll import poll
+    from replay.server import Response
+
+    replay.route("/hook", lambda request: Response(200, b"{}"))
+    monkeypatch.setenv("HCCWATCH_ALERT_URLS", hook_url(replay))
+    ctgov.studies.append(study("NOT_YET_RECRUITING", [BOSTON]))
+    assert poll(topics=["immunotherapy"], return_state=True).is_completed()
+    change_trial(ctgov, "RECRUITING", [HUTCH])
+    with travel(FIXED_NOW.replace(hour=15, minute=30)):  # 23:30 in Shanghai: quiet hours
+        assert poll(topics=["immunotherapy"], return_state=True).is_completed()
+    assert posts(replay) == []
+    with travel(FIXED_NOW.replace(hour=23, minute=1)):  # 07:01 the next day in Shanghai
+        state = alerts(return_state=True)
+    assert state.is_completed(), state.message
+    assert "0 new, 1 sent, 0 waiting" in state.message
+    assert len(posts(replay)) == 1 and "NCT09990002" in posts(replay)[0]["title"]

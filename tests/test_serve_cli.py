@@ -116,6 +116,8 @@ def test_serve_starts_its_own_server_serves_both_schedules_and_stops_on_ctrl_c(
     assert deployments["poll"]["schedules"][0]["schedule"]["interval"] == 6 * 3600
     digest = deployments["digest"]["schedules"][0]["schedule"]
     assert (digest["cron"], digest["timezone"]) == ("0 7 * * 1", "Asia/Shanghai")
+    held = deployments["alerts"]["schedules"][0]["schedule"]  # when the quiet hours end
+    assert (held["cron"], held["timezone"]) == ("0 7 * * *", "Asia/Shanghai")
     assert state == "COMPLETED"
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(Finding)).one() == 16
