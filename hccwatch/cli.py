@@ -54,7 +54,8 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """hccwatch: watches ClinicalTrials.gov, PubMed, Europe PMC and news feeds for one
     patient's liver cancer (HCC) watchlist, stores every finding once in SQLite, and mails a
-    weekly digest of what is new and what changed.
+    weekly digest of what is new and what changed; the few changes that cannot wait go out at
+    once as alerts (HCCWATCH_ALERT_URLS, `hccwatch alerts`).
 
     Settings come from HCCWATCH_* environment variables or a .env file (see README)."""
 
@@ -68,6 +69,10 @@ def cli() -> None:
 @fail_cleanly
 def poll(app: App, sources: tuple[str, ...], topics: tuple[str, ...]) -> None:
     """Poll the sources once and store what is new or changed.
+
+    Then the changes that cannot wait (the watchlist's [alerts] kinds) are sent as immediate
+    alerts to HCCWATCH_ALERT_URLS, outside the quiet hours; an alert that fails waits for the
+    next poll and never fails this one (see `hccwatch alerts`).
 
     Exits 1 if any source failed (everything else is still stored)."""
     report = do_poll(app, sources=sources, topics=topics)
@@ -168,7 +173,8 @@ def show(app: App, key: str, fmt: str) -> None:
 @fail_cleanly
 def status(app: App, fmt: str) -> None:
     """Per-source health: last success, last error, counts, the last poll, and when
-    `hccwatch serve` polls and mails next (in the watchlist's timezone)."""
+    `hccwatch serve` polls and mails next (in the watchlist's timezone); per alert destination
+    (masked) the alerts pending, sent and failed, and the last error."""
     from hccwatch.showtext import health_text
     from store.db import utcnow
     from store.health import health
