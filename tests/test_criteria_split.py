@@ -81,3 +81,10 @@ def test_a_flattened_list_of_two_items_is_two_items():
                               "- Child-Pugh B8 or worse liver function")
     assert criteria.exclusion == (f"Prior TACE within 4 weeks, {consent.strip()}",
                                   "Child-Pugh B8 or worse liver function")
+
+
+def test_a_wrapped_line_of_a_nested_item_stays_with_it():
+    criteria = split_criteria("Inclusion Criteria:\n* Adequate organ function:\n  - Bilirubin <= 2 mg/dL"
+                              " and\n    ALT < 5 x ULN\n* ECOG 0-1")
+    assert criteria.inclusion == ("Adequate organ function:\n- Bilirubin <= 2 mg/dL and ALT < 5 x ULN",
+                                  "ECOG 0-1")

@@ -304,6 +304,22 @@ def test_suitability_and_progression_the_nearer_cue_decides():
     assert result.questions_zh == ("目前肿瘤是否可以根治性切除、消融或移植？",)
 
 
+@pytest.mark.parametrize(("text", "concept", "section", "facts", "expected"), [
+    ("ECOG =< 1", "ecog", "inclusion", {"ecog": 1}, ("fits", "ECOG 0-1", "ECOG 0-1")),
+    ("Age => 18 years", "age", "inclusion", {"birth_year": 1960}, ("fits", "age 18 or over", "年龄18岁以上")),
+    ("ECOG PS = 1", "ecog", "inclusion", {"ecog": 0}, ("unread", "not read", "未能自动判断")),  # lost "≤"
+    ("ECOG  0-1", "ecog", "inclusion", {"ecog": 2}, ("excludes", "ECOG 0-1", "ECOG 0-1")),      # two spaces
+    ("Prior TACE (surgery is allowed)", "prior_locoregional", "exclusion", {},
+     ("excludes", "no prior TACE", "未接受过TACE")),       # what the parenthesis allows is another thing
+    ("Prior TACE 4 weeks before the first dose", "prior_locoregional", "inclusion",
+     {"prior_treatments": RECENT_TACE}, ("excludes", "no TACE within 28 days", "28天内未接受TACE")),
+    ("Prior TACE 4 weeks before the first dose", "prior_locoregional", "inclusion",
+     {"no_prior": EVERYTHING_ELSE}, ("fits", "no TACE within 28 days", "28天内未接受TACE")),
+])
+def test_how_comparators_and_windows_are_written(text, concept, section, facts, expected):
+    assert reasons(text, concept, section, **facts) == [expected]
+
+
 def test_transplant_history():
     assert effects("History of organ allograft.", "transplant", "exclusion") == ["ask"]
     assert effects("History of organ allograft.", "transplant", "exclusion",
