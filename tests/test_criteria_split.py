@@ -88,3 +88,18 @@ def test_a_wrapped_line_of_a_nested_item_stays_with_it():
                               " and\n    ALT < 5 x ULN\n* ECOG 0-1")
     assert criteria.inclusion == ("Adequate organ function:\n- Bilirubin <= 2 mg/dL and ALT < 5 x ULN",
                                   "ECOG 0-1")
+
+
+def test_windows_and_old_mac_line_ends_and_no_break_spaces():
+    windows = split_criteria("Inclusion Criteria:\r\n* Child-Pugh A or\r\n  B7\r\n* Age\u00a0>= 18 years")
+    assert windows.inclusion == ("Child-Pugh A or B7", "Age >= 18 years")
+    old_mac = split_criteria("Inclusion Criteria:\r* Child-Pugh A or B7\r* ECOG 0-1")
+    assert old_mac.inclusion == ("Child-Pugh A or B7", "ECOG 0-1")
+
+
+def test_numbering_inside_an_item_stays_in_it_and_a_skipped_number_does_not_stop_the_list():
+    inline = split_criteria("Inclusion Criteria:\n* Adequate function: 1) bilirubin < 2, 2) ALT < 5 x ULN"
+                            "\n* ECOG 0-1")
+    assert inline.inclusion == ("Adequate function: 1) bilirubin < 2, 2) ALT < 5 x ULN", "ECOG 0-1")
+    skipped = split_criteria("Inclusion Criteria:\n1. Age >= 18\n3. ECOG 0-1 4. Child-Pugh A")
+    assert skipped.inclusion == ("Age >= 18", "ECOG 0-1", "Child-Pugh A")
