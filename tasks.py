@@ -82,10 +82,11 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # the command, 5-26 s each, which would make the run take hours here
     "relevance": (("assess/relevance.py",), ("tests/test_relevance.py",)),
 }
-# Functions that run when their module is imported (the Settings class body calls _alias):
+# Functions that run when their module is imported (the Settings class body calls _alias,
+# relevance builds its wording patterns with _words):
 # mutmut's forks inherit the modules imported unmutated, so these survivors are checked again
 # in a fresh interpreter that imports the mutant (one pytest run over the target's tests each).
-AT_IMPORT: dict[str, tuple[str, ...]] = {"settings": ("_alias",)}
+AT_IMPORT: dict[str, tuple[str, ...]] = {"settings": ("_alias",), "relevance": ("_words",)}
 MUTATE_DIR = ROOT / ".mutate"
 TASKS = {"test", "bench", "lint", "mutate"}
 HCCWATCH_COMMANDS = {"demo", "run", "web", "check", "status", "findings", "show", "search", "poll",

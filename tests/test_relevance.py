@@ -10,8 +10,10 @@ import pytest
 
 from assess.relevance import (
     ChangeFact,
+    Evidence,
     RelevanceFacts,
     TopicInfo,
+    Why,
     classify_evidence,
     parse_date,
     primary_topic,
@@ -225,3 +227,153 @@ def test_dates_in_the_shapes_sources_give(text, expected):
 ])
 def test_short_topic_names(label, short):
     assert short_label(label) == short
+
+
+# ---------------------------------------------------------------- wording, before PubMed indexes
+
+def unindexed(title: str, abstract: str = "") -> RelevanceFacts:
+    """A new article: no publication types or MeSH yet, so its words decide its tier."""
+    return RelevanceFacts.build(kind="article", title=title, summary=abstract, topics={"hcc": ["HCC"]},
+                                published="2026-11-20", details={"publication_types": []})
+
+
+@pytest.mark.parametrize(("title", "abstract", "tier"), [
+    ("Clinical practice guidelines for hepatocellular carcinoma", "", "guideline"),
+    ("Expert consensus on conversion therapy for HCC", "", "guideline"),
+    ("Position statement on HCC surveillance", "", "guideline"),
+    ("肝细胞癌诊疗指南（2026年版）", "", "guideline"),
+    ("Lenvatinib versus sorafenib: a meta-analysis", "", "meta-analysis"),
+    ("Systematic review of TACE plus immunotherapy", "", "systematic review"),
+    ("Systematic review and meta-analysis of TACE plus immunotherapy", "", "meta-analysis"),
+    ("TACE plus immunotherapy", "We performed a systematic review of 40 studies.", "meta-analysis"),
+    ("TACE plus immunotherapy", "Studies were selected following PRISMA.", "meta-analysis"),
+    ("Immunotherapy for HCC", "In this review, we summarise the trials of the past year.", "review"),
+    ("Atezolizumab for HCC", "Patients were randomized to atezolizumab or placebo in this trial.", "RCT"),
+    ("Atezolizumab for HCC", "Patients were randomly assigned in this phase 3 trial.", "phase 3 RCT"),
+    ("Atezolizumab for HCC", "Patients were randomized in this double-blind trial.", "RCT"),
+    ("阿替利珠单抗治疗肝细胞癌", "一项随机、安慰剂对照试验。", "RCT"),
+    ("A phase III study of QL1706 in HCC", "", "phase 3 trial"),
+    ("A phase 1b/2 study of QL1706 in HCC", "", "phase 2 trial"),
+    ("QL1706 in HCC: a phase II trial", "Patients were randomized.", "phase 2 trial"),
+    ("Gene X in HCC", "Tumours grew more slowly in mice lacking gene X.", "preclinical"),
+    ("Gene X in HCC", "Xenograft tumours shrank.", "preclinical"),
+    ("基因X与肝细胞癌", "基因X缺失的小鼠肿瘤生长减慢。", "preclinical"),
+    ("Gene X promotes HCC growth via the Wnt pathway", "", "preclinical"),
+    ("Gene X drives HCC by activating Wnt", "", "preclinical"),
+    ("A rare case of HCC with bone metastasis", "", "case report"),
+    ("Bone metastasis of HCC", "We report a patient with bone metastasis.", "case report"),
+    ("Bone metastasis of HCC", "A 54-year-old man presented with bone pain.", "case report"),
+    ("Outcomes of TACE for HCC", "A retrospective analysis of 400 patients.", "cohort"),
+    ("Outcomes of TACE for HCC", "Data from a national registry.", "cohort"),
+    ("Advances in the treatment of HCC", "", "review"),
+    ("HCC treatment: an update", "", "review"),
+    ("肝细胞癌治疗进展", "", "review"),
+])
+def test_a_new_article_is_placed_by_its_wording_and_says_so(title, abstract, tier):
+    relevance = score(unindexed(title, abstract), CTX, today=TODAY)
+    english_tier = {"RCT": "randomized controlled trial", "cohort": "cohort / observational study",
+                    "preclinical": "preclinical (animal or cell study)"}.get(tier, tier)
+    assert english(relevance)[1] == f"{english_tier} (by its wording)"
+    assert classify_evidence(unindexed(title, abstract)) == Evidence(tier, "words")
+
+
+@pytest.mark.parametrize(("title", "abstract"), [
+    ("Hepatocellular carcinoma in 2026", "Many patients were seen."),
+    ("Ratings of HCC care", "Guidance was issued."),  # 'rat', 'guide' inside other words
+    ("Phase-in of HCC surveillance", "The mousetrap of screening."),
+])
+def test_wording_that_says_nothing_of_design_leaves_the_study_type_unknown(title, abstract):
+    relevance = score(unindexed(title, abstract), CTX, today=TODAY)
+    assert english(relevance)[1] == "study type not known"
+    assert relevance.why[1].zh == "研究类型未知"
+
+
+def test_publication_types_outrank_wording_and_name_the_strongest_design():
+    def tier(*types: str, mesh: tuple[str, ...] = ()) -> str:
+        facts = RelevanceFacts.build(kind="article", title="A case of HCC treated with QL1706",
+                                     details={"publication_types": list(types), "mesh": list(mesh)})
+        return classify_evidence(facts).tier
+
+    assert tier("Randomized Controlled Trial", "Clinical Trial, Phase III") == "phase 3 RCT"
+    assert tier("Clinical Trial, Phase II", "Randomized Controlled Trial") == "RCT"
+    assert tier("Review", "Meta-Analysis") == "meta-analysis"
+    assert tier(" Letter ") == "opinion"
+    assert tier("Journal Article", mesh=("Animals",)) == "preclinical"  # animals, no humans
+    assert tier("Journal Article", mesh=("Animals", "Humans")) == "case report"  # words decide
+    assert tier("Journal Article", mesh=("Hep G2 Cells", "Humans")) == "preclinical"
+    assert tier("Journal Article", mesh=("Rats", "Humans")) == "preclinical"
+
+
+# ---------------------------------------------------------------- trial status and sites
+
+def trial(status: str | None, *sites: dict, changes: tuple[ChangeFact, ...] = ()) -> RelevanceFacts:
+    return RelevanceFacts.build(kind="trial", title="QL1706 in hepatocellular carcinoma", status=status,
+                                topics={"ql1706": ["QL1706"]}, published="2026-10-02",
+                                details={"conditions": ["Hepatocellular Carcinoma"]},
+                                watched_sites=sites, changes=changes)
+
+
+@pytest.mark.parametrize(("status", "en", "zh"), [
+    ("RECRUITING", "recruiting", "招募中"), ("NOT_YET_RECRUITING", "not yet recruiting", "尚未开始招募"),
+    ("ENROLLING_BY_INVITATION", "enrolling by invitation", "仅限受邀入组"),
+    ("AVAILABLE", "expanded access available", "可申请扩展使用"),
+    ("ACTIVE_NOT_RECRUITING", "active, not recruiting", "进行中，不再招募"),
+    ("COMPLETED", "completed", "已完成"), ("TERMINATED", "terminated", "已终止"),
+    ("WITHDRAWN", "withdrawn", "已撤回"), ("SUSPENDED", "suspended", "已暂停"),
+])
+def test_a_trial_says_its_recruitment_status_in_both_languages(status, en, zh):
+    relevance = score(trial(status), CTX, today=TODAY)
+    assert (relevance.why[1].en, relevance.why[1].zh) == (en, zh)
+
+
+def test_open_trials_rank_above_closed_ones_and_an_unknown_status_in_between():
+    order = ["RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING", None,
+             "COMPLETED", "TERMINATED"]
+    scores = [score(trial(status), CTX, today=TODAY).score for status in order]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    unknown = score(trial(None), CTX, today=TODAY)
+    assert english(unknown)[-1] == "recruitment status unknown"
+    assert unknown.why[-1].zh == "招募状态未知"
+
+
+HANGZHOU = {"place": "Hangzhou", "place_zh": "杭州"}
+SHANGHAI = {"place": "Shanghai", "place_zh": "上海"}
+
+
+def test_watched_places_with_an_open_site_come_first_and_count_once():
+    relevance = score(trial("RECRUITING", {**SHANGHAI, "status": "COMPLETED"}, {**HANGZHOU, "status": None},
+                            SHANGHAI), CTX, today=TODAY)
+    # Shanghai once, open through its second site (no status of its own: the trial's)
+    assert relevance.why[1] == Why("recruiting in Shanghai, Hangzhou", "上海、杭州招募中")
+    closed_here = score(trial("RECRUITING", {**SHANGHAI, "status": "COMPLETED"}, HANGZHOU), CTX, today=TODAY)
+    assert closed_here.why[1].en == "recruiting in Hangzhou, Shanghai"  # the open Hangzhou site first
+    nameless = score(trial("RECRUITING", {"place": ""}), CTX, today=TODAY)
+    assert nameless.why[1].en == "recruiting"
+    assert relevance.score > score(trial("RECRUITING"), CTX, today=TODAY).score
+
+
+def test_a_closed_trial_with_a_site_in_a_watched_place_says_where_but_ranks_low():
+    relevance = score(trial("COMPLETED", SHANGHAI), CTX, today=TODAY)
+    assert english(relevance)[1:3] == ["completed", "site in Shanghai"]
+    assert relevance.why[2].zh == "上海有研究点"
+    assert relevance.score > score(trial("COMPLETED"), CTX, today=TODAY).score
+    assert relevance.score < score(trial("ACTIVE_NOT_RECRUITING"), CTX, today=TODAY).score
+    place_zh_missing = score(trial("RECRUITING", {"place": "Portland"}), CTX, today=TODAY)
+    assert place_zh_missing.why[1] == Why("recruiting in Portland", "Portland招募中")
+
+
+def test_a_recent_status_change_lifts_a_quiet_trial_but_not_a_minor_or_old_one():
+    stopped = ChangeFact("status", "ACTIVE_NOT_RECRUITING", "stopped", date(2026, 11, 20))
+    just = score(trial("ACTIVE_NOT_RECRUITING", changes=(stopped,)), CTX, today=TODAY)
+    assert just.why[1] == Why("just changed: active, not recruiting", "近期变更：进行中，不再招募")
+    unknown = score(trial(None, changes=(stopped,)), CTX, today=TODAY)
+    assert unknown.why[1] == Why("just changed: status", "近期变更：状态")
+    for quiet in (dataclasses.replace(stopped, significance="minor"),
+                  dataclasses.replace(stopped, seen=date(2026, 11, 12)),  # 15 days ago
+                  dataclasses.replace(stopped, seen=date(2026, 11, 28))):  # not yet: a clock ahead
+        assert score(trial("ACTIVE_NOT_RECRUITING", changes=(quiet,)), CTX, today=TODAY).why[1].en \
+            == "active, not recruiting"
+    edge = dataclasses.replace(stopped, seen=date(2026, 11, 13))  # 14 days ago still counts
+    assert score(trial("ACTIVE_NOT_RECRUITING", changes=(edge,)), CTX, today=TODAY).why[1].en.startswith("just")
+    recruiting = score(trial("RECRUITING", changes=(stopped,)), CTX, today=TODAY)
+    assert recruiting.why[1].en == "recruiting"  # already above what a change adds
