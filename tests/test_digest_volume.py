@@ -23,6 +23,7 @@ from bench.digest import (
 )
 from digests.build import build_digest
 from digests.choose import Limits
+from digests.model import TopicLabel
 from digests.render import MAX_BYTES, digest_json, render_digest
 from store.db import open_engine, session_scope
 
@@ -115,19 +116,55 @@ def test_the_first_run_after_a_backfill_is_a_short_starting_point(tmp_path):
     assert_fits(rendered)
 
 
-def test_hundreds_of_changes_in_watched_places_still_fit_in_100_kb(tmp_path):
-    """Every such change is always shown, until the message would be clipped: then the least
-    relevant become counts."""
-    db = str(tmp_path / "many.sqlite3")
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """80 trials with a site in a watched place, each starting to recruit this week."""
+    db = str(tmp_path_factory.mktemp("many") / "many.sqlite3")
     engine = open_engine(db)
     nearby = [t for t in trials(400, first=83_000_000, since=date(2026, 10, 1), days=30)
               if t.watched_sites]
     for status, at in (("NOT_YET_RECRUITING", WEEK_AT.replace(day=2)), ("RECRUITING", WEEK_AT)):
         ingest(engine, "ctgov", (dataclasses.replace(t, status=status) for t in nearby), at)
     engine.dispose()
-    digest, rendered = built(db)
+    return db
+
+
+def test_hundreds_of_changes_in_watched_places_still_fit_in_100_kb(many):
+    """Every such change is always shown, until the message would be clipped: then the least
+    relevant become counts."""
+    digest, rendered = built(many)
     assert_fits(rendered)
     section = next(s for s in digest.sections if s.id == "trials")
     cards = sum(e.section == "trials" for e in digest.entries())
-    assert section.total == len(nearby) == 80 and 10 < cards < 80
+    assert section.total == 80 and 10 < cards < 80
     assert section.more == 80 - cards == sum(n for _, n in section.more_by_topic)
+
+
+def test_a_top_box_of_fifty_cards_is_cut_down_too(many):
+    """The watchlist allows up to 50 cards in the top box: when they alone would be clipped,
+    the least relevant of them become counts as well."""
+    digest, rendered = built(many, Limits(top_items=50))
+    assert_fits(rendered)
+    section = next(s for s in digest.sections if s.id == "trials")
+    assert section.entries == [] and 10 < len(digest.top) < 50
+    assert section.more == 80 - len(digest.top)
+
+
+def test_cards_cut_for_size_are_counted_per_topic_largest_first(many):
+    """`And 31 more trial updates: HCC 21, Late topic 10`: the topic with most cards cut
+    comes first, even when the least relevant card (cut first) is of the other topic."""
+    chosen = dataclasses.replace(watchlist(), digest=Limits())
+    engine = open_engine(many)
+    with session_scope(engine, write=False) as session:
+        digest = build_digest(session, watchlist=chosen, period=WEEK, recipient=RECIPIENT)
+    engine.dispose()
+    section = next(s for s in digest.sections if s.id == "trials")
+    late = TopicLabel("late", "Late topic", "晚到的主题")
+    for entry in section.entries[-10:]:
+        entry.topic = late
+    rendered = render_digest(digest)
+    assert section.more > 10 and len(section.more_by_topic) == 2
+    (first, first_count), (second, second_count) = section.more_by_topic
+    assert second == late and first_count == section.more - 10 > second_count == 10
+    assert f"And {section.more} more trial updates: {first.label} {first_count}, Late topic 10." \
+        in rendered.text
