@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,8 +231,21 @@ def watchlist(settings: Settings):
     return load_watchlist(settings.watchlist)
 
 
+@pytest.fixture(scope="session")
+def blank_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the schema, made once: copying it costs a fraction of making one."""
+    path = tmp_path_factory.mktemp("blank") / "hccwatch.sqlite3"
+    open_engine(str(path)).dispose()
+    return path
+
+
 @pytest.fixture
-def engine(settings: Settings):
-    engine = open_engine(settings.db)
+def engine(tmp_path: Path, blank_store: Path):
+    """The test's store: a real SQLite file at settings.db, without starting the replay
+    server the settings point at (many store tests need neither)."""
+    db = tmp_path / "hccwatch.sqlite3"
+    if not db.exists():
+        shutil.copy(blank_store, db)
+    engine = open_engine(str(db))
     yield engine
     engine.dispose()

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import text
 from sqlmodel import select
-from test_ingest import T0, _study, store
+from test_ingest import T0, _study, keytruda, store
 
 from sources.clinicaltrials import parse_study
 from sources.records import Record
 from store.db import session_scope
-from store.ingest import BatchResult
-from store.models import Finding, Identifier, Link, TopicMatch
+from store.ingest import BatchResult, ingest_batch
+from store.models import Finding, FindingSource, Identifier, Link, SourceState, TopicMatch
 
 LATER = T0 + timedelta(days=7)
 
@@ -105,3 +106,109 @@ def test_batch_counts_add_up_across_batches():
     assert first.as_dict() == {"fetched": 8, "new": 2, "updated": 3, "unchanged": 3, "changes": 5,
                                "skipped": 3}
     assert (first.errors, first.touched) == (["e1", "e2"], {1, 2, 3})
+
+
+def test_the_same_trial_found_again_by_another_topic_is_unchanged_and_tagged(engine):
+    first, again = keytruda(), keytruda()
+    for record in again:
+        record.topics = {"melanoma": ["melanoma"]}
+    store(engine, first)
+    result = store(engine, again, query="melanoma", at=LATER)
+    assert (result.new, result.updated, result.unchanged, result.changes) == (0, 0, 3, 0)
+    assert {topic for _, topic in topics(engine)} >= {"melanoma"}
+
+
+def test_details_in_another_order_are_the_same_content(engine):
+    store(engine, [article(details={"journal": "Lancet", "volume": "12"})])
+    result = store(engine, [article(details={"volume": "12", "journal": "Lancet"})], at=LATER)
+    assert (result.updated, result.unchanged) == (0, 1)
+
+
+def test_a_page_listing_a_trial_twice_stores_it_once(engine):
+    trial = parse_study(_study())
+    result = store(engine, [trial, parse_study(_study())])
+    assert (result.fetched, result.new, result.unchanged) == (2, 1, 1)
+    assert list(findings(engine)) == ["NCT09990001"]
+
+
+def test_a_trial_and_a_paper_naming_it_in_one_batch_are_linked_without_a_placeholder(engine):
+    paper = article(mentions=["NCT09990001"])
+    paper.source = "ctgov"  # one batch is one source
+    result = store(engine, [paper, parse_study(_study())])
+    assert (result.fetched, result.new) == (2, 2)
+    stored = findings(engine)
+    assert set(stored) == {"pmid:38000001", "NCT09990001"}
+    assert not stored["NCT09990001"].placeholder and stored["NCT09990001"].title == "HCC sample"
+    assert links(engine) == {("pmid:38000001", "NCT09990001", "mentions")}
+
+
+def test_what_the_first_poll_of_a_query_finds_is_its_baseline(engine):
+    """The first poll of a (source, query) finds what was already known when watching began
+    (both the bulk path and a placeholder filled by it); a later poll's finds are new."""
+    store(engine, [article("38000001", mentions=["NCT09990001"])], query="first")
+    store(engine, [parse_study(_study()), *keytruda()], query="trials")  # the placeholder filled
+    store(engine, [article("38000003")], query="first", at=LATER)  # after its baseline
+    baseline = {key: f.baseline for key, f in findings(engine).items()}
+    assert baseline == {"pmid:38000001": True, "NCT09990001": True, "pmid:38000003": False,
+                        **{record.key: True for record in keytruda()}}
+
+
+def test_a_partly_failed_batch_stores_what_arrived_and_keeps_the_cursor(engine):
+    store(engine, [article("38000001")], query="q", cursor="2026-11-01")
+    with session_scope(engine) as session:
+        result = ingest_batch(session, [article("38000002")], source="pubmed", query="q",
+                              seen_at=LATER, cursor="2026-11-16", error="HTTP 500 on page 2")
+    assert (result.fetched, result.new) == (1, 1)
+    with session_scope(engine, write=False) as session:
+        state = session.get(SourceState, ("pubmed", "q"))
+    assert (state.cursor, state.consecutive_failures, state.last_count) == ("2026-11-01", 1, 1)
+    assert "HTTP 500 on page 2" in state.last_error
+    assert set(findings(engine)) == {"pmid:38000001", "pmid:38000002"}
+
+
+def test_new_findings_are_searchable_and_remember_when_they_were_first_seen(engine):
+    store(engine, [article(summary="Sintilimab and bevacizumab biosimilar in unresectable HCC")])
+    with session_scope(engine, write=False) as session:
+        hits = session.execute(text(
+            "SELECT finding.key FROM finding_words JOIN finding ON finding.id = finding_words.rowid "
+            "WHERE finding_words MATCH :q"), {"q": '"biosimilar"'}).all()
+        row = session.exec(select(FindingSource)).one()
+    assert [hit[0] for hit in hits] == ["pmid:38000001"]
+    stored = findings(engine)["pmid:38000001"]
+    assert (stored.first_seen_at.date(), stored.last_seen_at.date()) == (T0.date(), T0.date())
+    assert (row.source, row.first_seen_at.date()) == ("pubmed", T0.date())
+
+
+def test_empty_fields_of_a_newer_record_never_erase_what_is_stored(engine):
+    store(engine, [article(url="https://pubmed.ncbi.nlm.nih.gov/38000001/", evidence="review",
+                           summary="Background.", lang="en", published="2026-11-01",
+                           details={"journal": "Lancet"})])
+    result = store(engine, [article(title="", details={"cited_by": 3})], at=LATER)
+    assert result.updated == 1
+    kept = findings(engine)["pmid:38000001"]
+    assert (kept.title, kept.url, kept.evidence, kept.summary, kept.lang, kept.published) == (
+        "Sintilimab in HCC", "https://pubmed.ncbi.nlm.nih.gov/38000001/", "review", "Background.",
+        "en", "2026-11-01")
+    assert kept.details == {"journal": "Lancet", "cited_by": 3}
+    assert kept.last_seen_at.date() == LATER.date() and kept.first_seen_at.date() == T0.date()
+    again = store(engine, [article(title="", details={"cited_by": 3})], at=LATER + timedelta(days=1))
+    assert (again.updated, again.unchanged) == (0, 1)
+
+
+def test_a_news_feed_ranks_below_the_literature_sources(engine):
+    """A paper first seen in a news feed takes PubMed's values once PubMed reports it; a feed
+    reporting it after PubMed only fills gaps."""
+    def feed(title):
+        return Record(source="feed:medscape", kind="news", ids={"doi": "10.1/z"}, title=title,
+                      summary="As reported by the feed.")
+
+    def pubmed(title):
+        return Record(source="pubmed", kind="article", ids={"doi": "10.1/z", "pmid": "38000005"},
+                      title=title, evidence="Phase 3 RCT")
+
+    store(engine, [feed("Feed headline")])
+    store(engine, [pubmed("PubMed title")], at=LATER)
+    store(engine, [feed("Feed headline, updated")], at=LATER + timedelta(days=1))
+    kept = findings(engine)["pmid:38000005"]
+    assert (kept.kind, kept.title, kept.evidence, kept.summary) == (
+        "article", "PubMed title", "Phase 3 RCT", "As reported by the feed.")
