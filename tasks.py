@@ -69,7 +69,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ingest-changes": (("store/changes.py",), INGEST_TESTS),
     "ingest-upsert": (("store/upsert.py",), INGEST_TESTS),
     "ingest-identity": (("store/identity.py",), INGEST_TESTS),
-    "ingest-batch": (("store/ingest.py",), INGEST_TESTS),
+    "ingest-batch": (("store/ingest.py",), (*INGEST_TESTS, "tests/test_judge_records.py")),
     "digest": (("digests/deliver.py", "digests/send.py", "digests/render.py", "digests/period.py"),
                ("tests/test_digest_build.py", "tests/test_digest_render.py",
                 "tests/test_digest_send.py", "tests/test_digest_ledger.py",
