@@ -377,3 +377,138 @@ def test_a_recent_status_change_lifts_a_quiet_trial_but_not_a_minor_or_old_one()
     assert score(trial("ACTIVE_NOT_RECRUITING", changes=(edge,)), CTX, today=TODAY).why[1].en.startswith("just")
     recruiting = score(trial("RECRUITING", changes=(stopped,)), CTX, today=TODAY)
     assert recruiting.why[1].en == "recruiting"  # already above what a change adds
+
+
+def test_a_recent_change_on_a_trial_the_patient_may_fit_is_named_in_both_languages():
+    def changed(*changes: ChangeFact) -> Why:
+        facts = dataclasses.replace(trial("RECRUITING"), eligibility="may_fit", changes=changes)
+        return score(facts, CTX, today=TODAY).why[0]
+
+    seen = date(2026, 11, 25)
+    assert changed(ChangeFact("status", "RECRUITING", "opened", seen)) == Why(
+        "changed (recruiting) on a trial the patient may fit", "可能符合的试验有变更（招募中）")
+    assert changed(ChangeFact("status", "SOMETHING_NEW", "major", seen),
+                   ChangeFact("results_first_posted", "2026-11-24", "major", seen),
+                   ChangeFact("primary_completion", "2027", "major", seen)) == Why(
+        "changed (status, results posted, primary completion) on a trial the patient may fit",
+        "可能符合的试验有变更（有变更、已公布结果、有变更）")
+
+
+# ---------------------------------------------------------------- about the disease, or in passing
+
+def rct(title: str, abstract: str = "", **changes) -> RelevanceFacts:
+    facts = RelevanceFacts.build(kind="article", title=title, summary=abstract, topics={"ql1706": ["QL1706"]},
+                                 published="2026-11-01", details={"publication_types": ["Randomized Controlled Trial"]})
+    return dataclasses.replace(facts, **changes)
+
+
+FOCUS = {
+    "main": rct("QL1706 in hepatocellular carcinoma", "Patients were treated. Outcomes improved."),
+    "abstract": rct("QL1706 in solid tumours", "We treated HCC. Outcomes improved. HCC shrank."),
+    "short": rct("QL1706 in solid tumours", "We treated HCC. Outcomes improved.  \n"),
+    "unknown": rct("QL1706 in solid tumours"),
+    "absent": rct("QL1706 in solid tumours", "Patients were treated. Outcomes improved."),
+    "passing": rct("QL1706 in solid tumours", "We treated HCC first. Outcomes improved. Patients lived longer."),
+}
+
+
+def test_a_paper_about_the_disease_ranks_above_one_that_names_it_only_in_passing():
+    judged_ = {focus: score(facts, CTX, today=TODAY) for focus, facts in FOCUS.items()}
+    order = ["main", "abstract", "unknown", "absent", "passing"]
+    assert [judged_[f].score for f in order] == sorted((judged_[f].score for f in order), reverse=True)
+    assert judged_["short"].score == judged_["abstract"].score  # two sentences: not "in passing"
+    assert english(judged_["main"]) == english(judged_["abstract"]) == ["QL1706 paper", "randomized controlled trial",
+                                                                      "published 2026-11-01"]
+    assert judged_["passing"].why[2] == Why("HCC mentioned only in passing", "仅顺带提及肝细胞癌")
+    assert judged_["absent"].why[2] == Why("HCC not named", "未提及肝细胞癌")
+    assert judged_["unknown"].why[-1] == Why("how much it is about HCC is unknown", "是否关于肝细胞癌未知")
+    assert judged_["unknown"].why[-2] == Why("no abstract", "无摘要")
+
+
+@pytest.mark.parametrize("focus", sorted(FOCUS))
+def test_a_retracted_paper_ranks_far_below_itself_whatever_it_is_about(focus):
+    facts = FOCUS[focus]
+    retracted = score(dataclasses.replace(facts, evidence="retracted"), CTX, today=TODAY)
+    assert retracted.why[1] == Why("retracted", "已撤稿")
+    assert retracted.score < 0.5 * score(facts, CTX, today=TODAY).score
+
+
+def test_the_disease_named_by_mesh_or_keywords_or_the_other_title_is_the_main_subject():
+    absent = FOCUS["absent"]
+    for named in (dataclasses.replace(absent, mesh=("Carcinoma, Hepatocellular",)),
+                  dataclasses.replace(absent, keywords=("HCC",)),
+                  dataclasses.replace(absent, title_alt="QL1706治疗肝细胞癌")):
+        assert english(score(named, CTX, today=TODAY)) == english(score(FOCUS["main"], CTX, today=TODAY))
+    trial_without_summary = trial("RECRUITING")
+    trial_without_summary = dataclasses.replace(trial_without_summary, title="QL1706", conditions=())
+    assert "HCC not named" in english(score(trial_without_summary, CTX, today=TODAY))
+
+
+def test_a_watchlist_without_disease_words_judges_no_focus_but_one_with_terms_only_does():
+    no_disease = dataclasses.replace(CTX, disease_terms=(), disease_mesh=())
+    assert english(score(FOCUS["absent"], no_disease, today=TODAY)) == [
+        "QL1706 paper", "randomized controlled trial", "published 2026-11-01"]
+    terms_only = dataclasses.replace(CTX, disease_mesh=())
+    assert "HCC not named" in english(score(FOCUS["absent"], terms_only, today=TODAY))
+    mesh_only = dataclasses.replace(CTX, disease_terms=())
+    assert "HCC not named" in english(score(FOCUS["absent"], mesh_only, today=TODAY))
+
+
+# ---------------------------------------------------------------- kinds, topics and names
+
+def test_news_preprints_and_unindexed_papers_say_what_they_are_in_both_languages():
+    news = RelevanceFacts.build(kind="news", title="QL1706 approved for hepatocellular carcinoma",
+                                topics={"ql1706": ["QL1706"]}, published="2026-11-20")
+    assert score(news, CTX, today=TODAY).why == [Why("QL1706 news", "QL1706新闻"),
+                                                 Why("published 2026-11-20", "发表于2026-11-20")]
+    assert classify_evidence(news) == Evidence("news", "none")
+    assert classify_evidence(dataclasses.replace(news, kind="article")) == Evidence("unknown", "none")
+    preprint = dataclasses.replace(rct("QL1706 in hepatocellular carcinoma", "Outcomes improved."),
+                                   kind="preprint", publication_types=None)
+    why = score(preprint, CTX, today=TODAY).why
+    assert why[:3] == [Why("QL1706 preprint", "QL1706预印本"), Why("study type not known", "研究类型未知"),
+                       Why("preprint, not peer reviewed", "预印本，未经同行评议")]
+    assert score(preprint, CTX, today=TODAY).score < score(dataclasses.replace(preprint, kind="article"), CTX,
+                                                           today=TODAY).score
+    untyped = score(dataclasses.replace(preprint, kind="article"), CTX, today=TODAY)
+    assert untyped.why[-1] == Why("no publication type yet", "尚无文献类型")
+
+
+def test_a_finding_of_no_watchlist_topic_or_an_odd_kind_still_reads():
+    facts = RelevanceFacts.build(kind="dataset", title="QL1706 in hepatocellular carcinoma", published="2026-11-20")
+    assert score(facts, CTX, today=TODAY).why[0] == Why("dataset matching no watchlist topic", "未匹配关注主题的dataset")
+
+
+def test_a_topic_the_watchlist_no_longer_names_is_called_by_the_terms_that_matched():
+    def names(*terms: str) -> tuple[str, str]:
+        facts = RelevanceFacts.build(kind="article", title="Sorafenib", topics={"old-topic": list(terms)})
+        first = score(facts, CTX, today=TODAY).why[0]
+        return first.en, first.zh
+
+    assert names("query:sorafenib[tiab]", "", "索拉非尼", "sorafenib", "nexavar") == ("sorafenib paper", "索拉非尼论文")
+    assert names("sorafenib") == ("sorafenib paper", "sorafenib论文")
+    assert names("Ｓorafenib") == ("Ｓorafenib paper", "Ｓorafenib论文")  # full-width Latin is not Chinese
+    assert names() == ("old-topic paper", "old-topic论文")
+    facts = RelevanceFacts.build(kind="article", title="Sorafenib", topics={"old-topic": ["sorafenib"]})
+    assert Why("topic 'old-topic' is not in the watchlist: weight unknown",
+               "主题“old-topic”不在关注列表中：权重未知") in score(facts, CTX, today=TODAY).why
+
+
+@pytest.mark.parametrize(("label", "label_zh", "en", "zh"), [
+    ("Transarterial chemoembolization", None, "tace", "tace"),  # 31 characters: the term matched
+    ("Transarterial embolizatio", None, "tace", "tace"),  # 25
+    ("Transarterial embolizati", "经动脉化疗栓塞", "Transarterial embolizati", "经动脉化疗栓塞"),  # 24: the label
+    ("TACE (transarterial chemoembolization)", None, "TACE", "TACE"),
+])
+def test_a_long_topic_label_gives_way_to_the_term_that_matched(label, label_zh, en, zh):
+    ctx = dataclasses.replace(CTX, topics={"tace": TopicInfo("tace", label, label_zh)})
+    facts = RelevanceFacts.build(kind="article", title="TACE", topics={"tace": ["tace"]})
+    assert score(facts, ctx, today=TODAY).why[0] == Why(f"{en} paper", f"{zh}论文")
+
+
+def test_each_further_topic_adds_a_little_up_to_a_cap():
+    ctx = dataclasses.replace(CTX, topics={t: TopicInfo(t, t.upper()) for t in ("a", "b", "c", "d")})
+    one, two, three, four = (score(rct("QL1706 in hepatocellular carcinoma", topics=dict.fromkeys(ids, [])), ctx,
+                                   today=TODAY).score for ids in ("a", "ab", "abc", "abcd"))
+    assert one < two < three
+    assert three == four  # the cap
