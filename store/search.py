@@ -300,8 +300,8 @@ def _text_page(session: Session, queries: list[Select], limit: int,
     ids = sorted({i for query in queries for i in session.exec(query.limit(wanted))},
                  reverse=True)[:wanted]
     if sort == "relevance":
-        ids = [i for i, in session.exec(select(Finding.id).where(col(Finding.id).in_(ids))
-                                        .order_by(*ordering(sort)))]
+        ids = list(session.exec(select(Finding.id).where(col(Finding.id).in_(ids))
+                                .order_by(*ordering(sort))))
     page = ids[offset:offset + limit]
     found = {f.id: f for f in session.exec(select(Finding).where(col(Finding.id).in_(page)))}
     return [found[i] for i in page if i in found], min(len(ids), COUNT_CAP + 1)

@@ -8,9 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from test_web import HCC_WATCHLIST, seed
+from fastapi.testclient import TestClient
+from sqlmodel import update
+from test_web import HCC_WATCHLIST, seed, titles
 
+from hccwatch.web_cli import web_app
 from store.db import session_scope
+from store.models import Finding
 from store.queries import get_finding
 from store.search import Filters, fts_expression, highlight, search, search_terms
 
@@ -52,6 +56,22 @@ def test_highlight_marks_every_match_case_insensitively():
 def test_search_is_case_insensitive_and_matches_inside_words(seeded):
     assert keys(seeded, q="BEVACIZUMAB") == {"NCT01000001", "pmid:39000001"}
     assert keys(seeded, q="bevaci") == {"NCT01000001", "pmid:39000001"}
+
+
+def test_a_search_sorted_by_relevance_lists_the_most_relevant_first(seeded, settings):
+    """A date range sorts by relevance unless told otherwise: such a search with a term
+    answered 500 (the list of ids was read as rows)."""
+    with session_scope(seeded) as session:
+        for key, relevance in (("pmid:39000001", 0.9), ("NCT01000001", 0.5)):
+            session.exec(update(Finding).where(Finding.key == key).values(relevance=relevance))
+    with session_scope(seeded, write=False) as session:
+        hits = search(session, Filters(q="hepatocellular", sort="relevance")).hits
+    assert [hit.finding.key for hit in hits] == ["pmid:39000001", "NCT01000001", "url:https://evil.example/x"]
+    with TestClient(web_app(settings)) as client:
+        page = client.get("/", params={"q": "hepatocellular", "since": "2026-11-01"})
+    assert page.status_code == 200
+    assert titles(page.text)[:2] == ["QL1706 with bevacizumab for advanced hepatocellular carcinoma",
+                                     "Atezolizumab plus bevacizumab before liver transplant in hepatocellular carcinoma"]
 
 
 def test_short_terms_fall_back_to_plain_text_matching(seeded):
