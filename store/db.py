@@ -183,9 +183,12 @@ ADDED_COLUMNS = (
     ("finding", "eligibility", "JSON"),
     ("finding", "eligibility_verdict", "VARCHAR"),
 )
-# Indexes of added columns (create_all makes them only with a new table).
+# Indexes of added columns, and indexes added to a released table (create_all makes them only
+# with a new table). A search widened to a topic reads the topic's newest findings through
+# ix_topicmatch_topic_finding alone (store/search.py synonym_queries).
 ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS ix_finding_relevance ON finding (relevance)",
-                 "CREATE INDEX IF NOT EXISTS ix_finding_eligibility_verdict ON finding (eligibility_verdict)")
+                 "CREATE INDEX IF NOT EXISTS ix_finding_eligibility_verdict ON finding (eligibility_verdict)",
+                 "CREATE INDEX IF NOT EXISTS ix_topicmatch_topic_finding ON topicmatch (topic, finding_id)")
 
 
 def add_missing_columns(conn: Connection) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, column, func, literal_column, or_, table
+from sqlalchemy import Select, column, func, literal_column, or_, table, union
 from sqlmodel import Session, col, select
 
 from store.db import unspaced
@@ -118,11 +118,12 @@ def search_terms(q: str) -> list[str]:
     return [a or b for a, b in _TERM_RE.findall(q) if (a or b).strip()]
 
 
-def fts_expression(terms: list[str], *, prefix: bool = False) -> str:
-    """An FTS5 MATCH string in which every term is a quoted string (no operator injection);
-    with `prefix`, the last word of each term also matches longer words."""
+def fts_expression(terms: list[str], *, prefix: bool = False, any_of: bool = False) -> str:
+    """An FTS5 MATCH string in which every term is a quoted string (no operator injection),
+    each required, or with `any_of` any one; with `prefix`, the last word of each term also
+    matches longer words."""
     star = " *" if prefix else ""
-    return " ".join('"' + term.replace('"', '""') + '"' + star for term in terms)
+    return (" OR " if any_of else " ").join('"' + term.replace('"', '""') + '"' + star for term in terms)
 
 
 @dataclass(frozen=True)
@@ -231,22 +232,30 @@ def _match(index: Any) -> Any:
     return literal_column(index.name).op("MATCH")
 
 
+def _fts_ids(base: Select, index: Any, expression: str) -> Select:
+    """Ids of the findings of `base` whose entry in `index` matches `expression`, newest first
+    (FTS5 walks the index in that order and stops at the LIMIT)."""
+    return (base.join(index, index.c.rowid == Finding.id).where(_match(index)(expression))
+            .order_by(index.c.rowid.desc()))
+
+
+def _ids(query: Select) -> Select:
+    return query.with_only_columns(col(Finding.id)).order_by(None)
+
+
 def text_queries(query: Select, terms: Terms) -> list[Select]:
     """Ids of the findings of `query` (from build_query) matching the indexed terms, newest
     first, as one or two queries whose results are merged: every term by substrings of titles
     and unspaced summaries; and, when there are terms with words, those by words anywhere and
     the rest by substrings."""
-    base = query.with_only_columns(col(Finding.id)).order_by(None)
-    everything = fts_expression(terms.words + terms.substrings)
-    queries = [base.join(SUBSTRINGS, SUBSTRINGS.c.rowid == Finding.id)
-               .where(_match(SUBSTRINGS)(everything)).order_by(SUBSTRINGS.c.rowid.desc())]
+    base = _ids(query)
+    queries = [_fts_ids(base, SUBSTRINGS, fts_expression(terms.words + terms.substrings))]
     if terms.words:
-        words = (base.join(WORDS, WORDS.c.rowid == Finding.id)
-                 .where(_match(WORDS)(fts_expression(terms.words, prefix=True))))
+        words = _fts_ids(base, WORDS, fts_expression(terms.words, prefix=True))
         if terms.substrings:
             words = words.where(col(Finding.id).in_(
                 select(SUBSTRINGS.c.rowid).where(_match(SUBSTRINGS)(fts_expression(terms.substrings)))))
-        queries.append(words.order_by(WORDS.c.rowid.desc()))
+        queries.append(words)
     return queries
 
 
@@ -269,19 +278,24 @@ def search(session: Session, filters: Filters, *, limit: int = PAGE_SIZE,
 
 
 def synonym_queries(filters: Filters) -> list[Select]:
-    """Ids (newest first) of the filtered findings matching any one synonym, each as a phrase,
-    and of those tagged with the synonyms' topics."""
+    """Ids (newest first) of the filtered findings matching any one synonym, each as a phrase
+    matched as it would be searched alone (see Terms), and of those tagged with the synonyms'
+    topics: one query per index with the phrases OR-ed, one for the synonyms too short for
+    trigrams, one per topic (through its (topic, finding_id) index, newest first)."""
     assert filters.synonyms is not None
+    query, _ = build_query(replace(filters, q="", synonyms=None))
+    base = _ids(query)
+    terms = Terms.of(" ".join('"' + term.replace('"', " ") + '"' for term in filters.synonyms.terms))
     queries = []
-    for term in filters.synonyms.terms:
-        one = replace(filters, q='"' + term.replace('"', " ") + '"', synonyms=None)
-        query, mode = build_query(one)
-        queries += (text_queries(query, Terms.of(one.q)) if "fts" in mode
-                    else [query.with_only_columns(col(Finding.id))])
-    tagged, _ = build_query(replace(filters, q="", synonyms=None))
-    queries.append(tagged.with_only_columns(col(Finding.id)).where(col(Finding.id).in_(
-        select(TopicMatch.finding_id).where(col(TopicMatch.topic).in_(filters.synonyms.topics)))))
-    return queries
+    if terms.words or terms.substrings:
+        queries.append(_fts_ids(base, SUBSTRINGS, fts_expression(terms.words + terms.substrings, any_of=True)))
+    if terms.words:
+        queries.append(_fts_ids(base, WORDS, fts_expression(terms.words, prefix=True, any_of=True)))
+    if terms.short:
+        queries.append(base.where(or_(*map(_like_clause, terms.short))).order_by(col(Finding.id).desc()))
+    tagged = base.join(TopicMatch, TopicMatch.finding_id == Finding.id)
+    return queries + [tagged.where(TopicMatch.topic == topic).order_by(col(TopicMatch.finding_id).desc())
+                      for topic in filters.synonyms.topics]
 
 
 def _list_page(session: Session, filters: Filters, query: Select, limit: int,
@@ -297,14 +311,21 @@ def _text_page(session: Session, queries: list[Select], limit: int,
     """The newest matches of each query (at least COUNT_CAP + 1, which gives the count),
     merged (and, sorting by relevance, put in that order); then the page's findings by id."""
     wanted = max(COUNT_CAP + 1, offset + limit)
-    ids = sorted({i for query in queries for i in session.exec(query.limit(wanted))},
-                 reverse=True)[:wanted]
+    ids = _newest_ids(session, queries, wanted)
     if sort == "relevance":
         ids = list(session.exec(select(Finding.id).where(col(Finding.id).in_(ids))
                                 .order_by(*ordering(sort))))
     page = ids[offset:offset + limit]
     found = {f.id: f for f in session.exec(select(Finding).where(col(Finding.id).in_(page)))}
     return [found[i] for i in page if i in found], min(len(ids), COUNT_CAP + 1)
+
+
+def _newest_ids(session: Session, queries: list[Select], wanted: int) -> list[int]:
+    """The `wanted` largest ids that any of `queries` (each newest first) gives, largest first:
+    one statement, each query limited to `wanted` before the union."""
+    parts = [query.limit(wanted).subquery() for query in queries]
+    merged = union(*(select(part.c.id) for part in parts)).subquery()
+    return list(session.exec(select(merged.c.id).order_by(merged.c.id.desc()).limit(wanted)))
 
 
 def count(session: Session, query: Select) -> int:
