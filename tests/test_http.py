@@ -3,6 +3,7 @@ honours Retry-After, paces per host, caps sizes, and never shows secrets."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 
@@ -235,3 +236,52 @@ def test_an_error_snippet_is_one_readable_line():
     fetched = Fetched(500, b"  Service\n\n unavailable \xff\xfe" + b"x" * 300, {}, "http://x", 0.1)
     snippet = fetched.text_snippet(limit=30)
     assert snippet == "Service unavailable \ufffd\ufffd" + "x" * 4  # the first 30 bytes
+
+
+def test_a_corrupt_or_unknown_compression_is_a_clear_error(replay):
+    import gzip
+    import random
+
+    body = random.Random(18).randbytes(300_000)  # incompressible: arrives in several pieces
+    whole = gzip.compress(body)
+    replay.route("/gz", lambda r: Response(200, whole, "text/xml", {"Content-Encoding": "gzip"}))
+    replay.route("/corrupt", lambda r: Response(200, whole[:10] + b"garbage" * 20, "text/xml",
+                                                {"Content-Encoding": "gzip"}))
+    replay.route("/br", lambda r: Response(200, b"\x0b\x02", "text/xml", {"Content-Encoding": "br"}))
+    with client(attempts=1) as http:
+        assert http.get(f"{replay.url}/gz").content == body
+        with pytest.raises(SourceError, match=r"/corrupt: the gzip answer is corrupt \(") as corrupt:
+            http.get(f"{replay.url}/corrupt")
+        with pytest.raises(SourceError, match=r"/br: answered in an unsupported encoding 'br'$") as brotli:
+            http.get(f"{replay.url}/br")
+    assert corrupt.value.retriable and not brotli.value.retriable
+
+
+def test_an_unreachable_server_and_being_offline_are_told_apart(monkeypatch):
+    with socket.socket() as spare:  # a local port nobody listens on
+        spare.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{spare.getsockname()[1]}/feed"
+    with client(attempts=1) as http, pytest.raises(SourceError) as refused:
+        http.get(closed)
+    assert refused.value.reason == "could not be reached" and refused.value.retriable
+
+    def no_network(host, *args, **kwargs):
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    with client(attempts=1) as http, pytest.raises(SourceError) as offline:
+        http.get("http://mirror.example/feed")
+    assert offline.value.reason == "no internet connection"
+
+
+def test_a_long_address_in_an_error_is_clipped_after_160_characters(replay):
+    replay.route("/gone", lambda r: Response(404, b"not here", "text/plain"))
+    exact = f"{replay.url}/gone?q="
+    exact += "a" * (160 - len(exact))
+    with client(attempts=1) as http:
+        with pytest.raises(SourceError) as fits:
+            http.get(exact)
+        with pytest.raises(SourceError) as clipped:
+            http.get(exact + "bc")
+    assert str(fits.value) == f"HTTP 404 from {exact}: not here"
+    assert str(clipped.value) == f"HTTP 404 from {exact[:159]}…: not here"
