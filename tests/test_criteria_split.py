@@ -103,3 +103,8 @@ def test_numbering_inside_an_item_stays_in_it_and_a_skipped_number_does_not_stop
     assert inline.inclusion == ("Adequate function: 1) bilirubin < 2, 2) ALT < 5 x ULN", "ECOG 0-1")
     skipped = split_criteria("Inclusion Criteria:\n1. Age >= 18\n3. ECOG 0-1 4. Child-Pugh A")
     assert skipped.inclusion == ("Age >= 18", "ECOG 0-1", "Child-Pugh A")
+
+
+def test_a_label_line_after_a_blank_line_heads_the_next_item_and_joins_no_other():
+    criteria = split_criteria("Inclusion Criteria:\n* ECOG 0-1\n\nAge:\n18 to 75 years")
+    assert criteria.inclusion == ("ECOG 0-1", "Age: 18 to 75 years")

@@ -474,6 +474,8 @@ def test_alternatives_joined_by_or_exclude_only_together():
     text = "Portal vein invasion or extrahepatic spread detected by baseline imaging"
     assert effects(text, "vascular_invasion", vascular_invasion=False, extrahepatic=True) == []
     assert effects(text, "extrahepatic", vascular_invasion=False, extrahepatic=True) == ["fits"]
+    # in the exclusion list "or" joins two exclusions: either one excludes
+    assert effects(text, "extrahepatic", "exclusion", vascular_invasion=False, extrahepatic=True) == ["excludes"]
     both = effects(text, "vascular_invasion", vascular_invasion=False, extrahepatic=False)
     assert both == ["excludes"]
     unknown = reasons(text, "vascular_invasion", vascular_invasion=False)

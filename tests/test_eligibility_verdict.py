@@ -128,6 +128,17 @@ def test_a_criterion_left_unread_is_a_question_for_the_doctor_not_a_verdict():
                                 "不确定：需确认Child-Pugh分级（1个问题）")
 
 
+def test_the_trial_page_gets_both_lists_and_the_registry_fields_read_without_criteria():
+    result = screen({"eligibility_criteria": FIRST_LINE}, KNOWN, today=TODAY)
+    assert result.inclusion[:2] == ("Age 18-75 years", "Histological or clinical diagnosis of HCC.")
+    assert result.exclusion == ("Prior TACE within 4 weeks before the first dose",
+                                "Presence of extra-hepatic tumor spread")
+    ages_only = screen({"minimum_age": "18 Years", "maximum_age": "75 Years"}, KNOWN, today=TODAY)
+    assert (ages_only.verdict, ages_only.note) == ("unclear", ("no criteria published", "未公布入选标准"))
+    assert ages_only.reasons == (Reason("age", "fits", "Minimum age: 18 Years; Maximum age: 75 Years",
+                                        "age 18-75", "年龄18-75岁"),)
+
+
 def test_nothing_read_about_the_patient_is_said_plainly():
     result = screen({"eligibility_criteria": "Inclusion Criteria:\n* Signed informed consent"}, KNOWN,
                     today=TODAY)
