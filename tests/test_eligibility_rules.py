@@ -235,6 +235,31 @@ def test_any_anti_cancer_treatment_within_a_window():
     assert result.questions_zh == ("患者最近28天内是否接受过任何抗肿瘤治疗？",)
 
 
+@pytest.mark.parametrize(("text", "concept", "why"), [
+    ("Prior sorafenib or lenvatinib", "prior_systemic",
+     ("no prior sorafenib / lenvatinib", "未接受过sorafenib / lenvatinib")),
+    ("Prior TACE or ablation", "prior_locoregional", ("no prior TACE or ablation", "未接受过TACE或消融")),
+    ("Prior TACE, TARE or HAIC", "prior_locoregional",
+     ("no prior liver-directed therapy (TACE, TARE, HAIC, ablation, radiotherapy)", "未接受过肝脏局部治疗")),
+])
+def test_treatments_are_named_as_the_family_reads_them(text, concept, why):
+    assert [r[1:] for r in reasons(text, concept, "exclusion")] == [why]
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    # HAIC, like TACE, may be what "chemotherapy" means: asked, not excluded
+    ("Chemotherapy or other anti-tumour treatment within 4 weeks",
+     {"prior_treatments": TACE_2021 + [{"kind": "haic", "date": "2026-11-10"}]}, "ask"),
+    ("Chemotherapy or other anti-tumour treatment within 4 weeks",
+     {"prior_treatments": RECENT_TACE, "no_prior": EVERYTHING_ELSE}, "ask"),
+    # "systemic chemotherapy" is not a TACE: the TACE is one of the other anti-tumour treatments
+    ("Systemic chemotherapy or other anti-tumour treatment within 4 weeks",
+     {"prior_treatments": RECENT_TACE}, "excludes"),
+])
+def test_a_recent_tace_or_haic_next_to_chemotherapy(text, facts, expected):
+    assert effects(text, "prior_locoregional", "exclusion", **facts) == [expected]
+
+
 def test_how_many_sessions_or_lines():
     tace_and_tare = [{"kind": "tace", "date": "2021-07"}, {"kind": "tare", "date": "2021-09"}]
     assert reasons("Previously received >= 2 sessions of TACE", "prior_locoregional",
@@ -375,6 +400,9 @@ def test_hbv():
      ("HBV DNA > 2000", "HBV DNA > 2000")),
     ("HBV DNA < 500 IU/mL", "exclusion", ("unread",) * 4, ("not read", "未能自动判断")),
     ("HBV DNA = 500 IU/mL", "inclusion", ("unread",) * 4, ("not read", "未能自动判断")),   # a lost "≤"
+    ("HBV DNA = 500 IU/mL", "exclusion", ("unread",) * 4, ("not read", "未能自动判断")),
+    ("Uncontrolled or unsuppressed hepatitis B", "exclusion", ("fits", "fits", "excludes", "ask"),
+     ("no active hepatitis B", "无活动性乙肝")),
     ("Patients with hepatitis B must receive antiviral therapy", "inclusion", ("fits", "fits", "ask", "ask"),
      ("antiviral therapy for hepatitis B", "乙肝需抗病毒治疗")),
     ("Hepatitis B infection", "exclusion", ("unread",) * 4, ("not read", "未能自动判断")),
@@ -387,6 +415,13 @@ def test_hepatitis_b_by_status(text, section, by_status, why):
         found += reasons(text, "hbv", section, hbv=hbv)
     assert [effect for effect, _, _ in found] == list(by_status)
     assert {r[1:] for r in found} == {why}
+    if "ask" in by_status:   # the question the doctor is asked, in both languages
+        patient = patient_from_table({**PATIENT, "hbv": None})
+        heading = "Inclusion Criteria" if section == "inclusion" else "Exclusion Criteria"
+        result = screen({"eligibility_criteria": f"{heading}:\n\n* {text}"}, patient, today=TODAY)
+        assert (result.questions, result.questions_zh) == (
+            ("What is the current HBV DNA level, and is antiviral treatment ongoing?",),
+            ("目前HBV DNA水平是多少，是否在持续抗病毒治疗？",))
 
 
 @pytest.mark.parametrize(("hbv", "hcv", "expected"), [
@@ -396,6 +431,11 @@ def test_hcv_and_coinfection(hbv, hcv, expected):
     for text in ("HBV/HCV co-infected patients will be excluded.", "HBV/HCV co-infection"):
         assert reasons(text, "hcv", "exclusion", hbv=hbv, hcv=hcv) == [
             (expected, "HBV and HCV co-infection", "乙肝丙肝合并感染")]
+    patient = patient_from_table({**PATIENT, "hbv": hbv, "hcv": hcv})
+    result = screen({"eligibility_criteria": "Exclusion Criteria:\n\n* HBV/HCV co-infection"}, patient,
+                    today=TODAY)
+    asked = ("Has the patient ever had hepatitis C (HCV antibody / HCV RNA)?",)
+    assert result.questions == (asked if expected == "ask" else ())
     assert effects("HBV/HCV co-infected patients will be excluded.", "hcv", hbv=hbv, hcv=hcv) == [expected]
 
 
@@ -534,6 +574,8 @@ def test_fast_gathers_only_top_level_word_led_alternatives():
     assert fast(r"\bno\b|[|\\]\bx|(?:\ba|\bb)|\bc\||d").pattern == \
         r"\b(?:no\b|c\|)|[|\\]\bx|(?:\ba|\bb)|d"
     assert fast(r"\(|\bx|\[\bz|(?:a|\bb)|[(]|\by").pattern == r"\b(?:x|y)|\(|\[\bz|(?:a|\bb)|[(]"
+    assert fast(r"\ba|[c|\bd]|\be").pattern == r"\b(?:a|e)|[c|\bd]"          # a bar inside a class
+    assert fast(r"\bx|(?:(?:a|b)|\bc)|\by").pattern == r"\b(?:x|y)|(?:(?:a|b)|\bc)"  # nested groups
     # one word-led alternative: nothing to gather
     assert fast(r"\bage\b|年龄").pattern == r"\bage\b|年龄"
 
@@ -552,3 +594,4 @@ def test_a_gate_opens_on_its_words_their_stems_and_its_chinese_terms():
     assert not tace_or_ablation.open(clause("Prior surgery or radiotherapy"))
     assert not tace_or_ablation.open(clause("Prior tac or abl"))         # short words are whole words
     assert not tace_or_ablation.open(clause("既往手术"))
+    assert gate("tumor").open(clause("Tumors larger than 5 cm"))          # a five-letter word is a stem
