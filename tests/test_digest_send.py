@@ -31,7 +31,8 @@ from cryptography.x509.oid import NameOID
 from sqlmodel import select
 from test_digest_build import FAMILY, W47, W47_AT, paper, seed, store
 
-from digests.deliver import Outcome, Post, make_digest, prepare, send_test, send_to
+from digests.deliver import Outcome, Post, make_digest, prepare, resolve_period, send_test, send_to
+from digests.period import Period
 from digests.send import mark_failed, smtp_reason
 from hccwatch.app import App
 from hccwatch.cli import cli
@@ -576,3 +577,34 @@ def test_a_test_mail_of_no_named_week_is_of_the_last_complete_one(seeded, mail_s
                         now=a_week_later)
     assert outcome.message.startswith("test mail of 2026-W48 sent to me@example.org")
     assert inbox.messages[0]["Subject"].startswith("[test] hccwatch 2026-W48: ")
+    named = send_test(post(mail_settings, seeded, watchlist), "2026-W47", "me@example.org",
+                      now=a_week_later)
+    assert named.message.startswith("test mail of 2026-W47 sent to me@example.org")
+
+
+def test_a_dry_run_without_out_writes_into_the_current_folder(seeded, mail_settings, watchlist,
+                                                              tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_digest(post(mail_settings, seeded, watchlist), "2026-W47", dry_run=True)
+    assert sorted(p.name for p in tmp_path.glob("digest.*")) == [
+        "digest.eml", "digest.html", "digest.json", "digest.txt"]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--period", "last-week"], "expected an ISO week like 2026-W47, got 'last-week'"),
+    (["--period", "2099-W01"], "2099-W01 has not started yet"),
+])
+def test_a_bad_period_is_named_in_one_line(seeded, mail_settings, args, expected):
+    result = CliRunner().invoke(cli, ["digest", *args], obj=App(mail_settings))
+    assert result.exit_code == 2 and expected in result.stderr
+
+
+def test_a_mail_server_without_recipients_is_refused_naming_the_setting(seeded, mail_settings):
+    result = digest(mail_settings.replaced(mail_to=()))
+    assert (result.exit_code, result.stderr) == (
+        2, "hccwatch: HCCWATCH_MAIL_TO: no recipient set (comma-separated e-mail addresses)\n")
+
+
+def test_a_week_that_starts_right_now_may_be_sent(seeded, mail_settings, watchlist):
+    monday = Period(2026, 48, "Asia/Shanghai").start
+    assert resolve_period(post(mail_settings, seeded, watchlist), "2026-W48", monday).label == "2026-W48"

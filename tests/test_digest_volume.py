@@ -166,5 +166,7 @@ def test_cards_cut_for_size_are_counted_per_topic_largest_first(many):
     assert section.more > 10 and len(section.more_by_topic) == 2
     (first, first_count), (second, second_count) = section.more_by_topic
     assert second == late and first_count == section.more - 10 > second_count == 10
-    assert f"And {section.more} more trial updates: {first.label} {first_count}, Late topic 10." \
-        in rendered.text
+    assert f"And {section.more} more trial updates: {first.label} {first_count}, Late topic 10. " \
+        "All of them: `hccwatch web` and the digest archive." in rendered.text
+    assert f"另有 {section.more} 项试验更新未列出：{first.label_zh or first.label} {first_count}，" \
+        "晚到的主题 10。全部内容见 hccwatch web 与摘要存档。" in rendered.text
