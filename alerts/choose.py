@@ -5,6 +5,8 @@
 - stopped / results: a followed trial (one a sent digest carried before the change) is
   suspended, terminated or withdrawn, or posts results;
 - retraction: something a sent digest carried is retracted.
+A trial first seen by a poll after the first of its query (not the baseline) alerts too when it
+recruits in a watched place (recruiting_nearby) or the patient may fit it (may_fit), once.
 Changes of one trial or paper make one Draft. A change is considered once (its alert is
 recorded with it) and only within HORIZON of being seen: a store that had no alerts before
 does not send months of history, and a poll killed before its alerts were recorded still
@@ -16,10 +18,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from store.changes import site_status_of
-from store.models import AlertChange, Change, Digest, DigestEntry, Finding
+from store.models import Alert, AlertChange, Change, Digest, DigestEntry, Finding
 from store.vocab import aware
 
 HORIZON = timedelta(days=7)
@@ -35,10 +37,11 @@ class Draft:
 
     finding: Finding
     changes: list[tuple[Change, str]] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)  # kinds for which the trial itself, new, alerts
 
     @property
     def kinds(self) -> list[str]:
-        return list(dict.fromkeys(kind for _, kind in self.changes))
+        return list(dict.fromkeys([*self.new, *(kind for _, kind in self.changes)]))
 
 
 def drafts(session: Session, kinds: Collection[str], now: datetime) -> list[Draft]:
@@ -56,7 +59,35 @@ def drafts(session: Session, kinds: Collection[str], now: datetime) -> list[Draf
         kind = kind_of(change, finding, carried.get(finding.id))
         if kind in kinds:
             grouped.setdefault(finding.id, Draft(finding)).changes.append((change, kind))
+    for finding in new_trials(session, now, skip=set(grouped)):
+        new = [kind for kind in new_trial_kinds(finding) if kind in kinds]
+        if new:
+            grouped[finding.id] = Draft(finding, new=new)
     return list(grouped.values())
+
+
+def new_trials(session: Session, now: datetime, *, skip: set[int]) -> list[Finding]:
+    """Trials first seen within HORIZON, after the baseline, that recruit or may fit and have
+    no alert yet (`skip`: those already drafted for their changes)."""
+    alerted = select(Alert.finding_id)
+    rows = session.exec(select(Finding).where(
+        Finding.kind == "trial", col(Finding.baseline).is_(False), col(Finding.placeholder).is_(False),
+        Finding.first_seen_at >= now - HORIZON, col(Finding.id).not_in(alerted),
+        or_(Finding.status == "RECRUITING", Finding.eligibility_verdict == "may_fit"))
+        .order_by(col(Finding.id)))
+    return [finding for finding in rows if finding.id not in skip]
+
+
+def new_trial_kinds(finding: Finding) -> list[str]:
+    """Why a new trial alerts: it recruits at a site in a watched place (a site whose status
+    is not given counts), and/or the patient may fit it while it is open."""
+    found = []
+    if finding.status == "RECRUITING" and any(
+            site.get("status") in ("RECRUITING", None, "") for site in finding.watched_sites or []):
+        found.append("recruiting_nearby")
+    if finding.eligibility_verdict == "may_fit" and finding.status in OPEN_SITE:
+        found.append("may_fit")
+    return found
 
 
 def kind_of(change: Change, finding: Finding, carried_at: datetime | None) -> str | None:

@@ -35,8 +35,9 @@ def record(session: Session, drafts: Sequence[Draft], destinations: Sequence[tup
                       created_at=now)
         session.add(alert)
         session.flush()
-        session.execute(insert(AlertChange), [{"change_id": change.id, "alert_id": alert.id}
-                                              for change, _ in draft.changes])
+        if draft.changes:
+            session.execute(insert(AlertChange), [{"change_id": change.id, "alert_id": alert.id}
+                                                  for change, _ in draft.changes])
         if destinations:
             session.execute(insert(AlertDelivery), [
                 {"alert_id": alert.id, "destination": key, "label": label, "status": "pending",
@@ -52,7 +53,7 @@ def due(session: Session, destination: str, now: datetime, limit: int) -> list[A
                              .order_by(col(AlertDelivery.id)).limit(limit)))
 
 
-def _due(destination: str, now: datetime) -> tuple:
+def _due(destination: str, now: datetime) -> tuple[Any, ...]:
     stale = (AlertDelivery.status == "sending") & (col(AlertDelivery.last_attempt_at) < now - LEASE)
     return (AlertDelivery.destination == destination,
             or_(AlertDelivery.status == "pending", stale))
@@ -61,14 +62,14 @@ def _due(destination: str, now: datetime) -> tuple:
 def claim(session: Session, delivery_id: int, now: datetime) -> Alert | None:
     """Take one delivery for sending (None: another process took it or it was sent)."""
     delivery = session.get(AlertDelivery, delivery_id)
-    taken = session.execute(update(AlertDelivery)
-                         .where(col(AlertDelivery.id) == delivery_id,
-                                *_due(delivery.destination, now) if delivery else ())
-                         .values(status="sending", last_attempt_at=now,
-                                 attempts=AlertDelivery.attempts + 1))
-    if delivery is None or taken.rowcount != 1:
+    if delivery is None:
         return None
-    return session.get(Alert, delivery.alert_id)
+    taken = session.execute(update(AlertDelivery)
+                            .where(col(AlertDelivery.id) == delivery_id,
+                                   *_due(delivery.destination, now))
+                            .values(status="sending", last_attempt_at=now,
+                                    attempts=AlertDelivery.attempts + 1))
+    return session.get(Alert, delivery.alert_id) if taken.rowcount == 1 else None
 
 
 def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:

@@ -40,6 +40,8 @@ def compose(draft: Draft) -> tuple[str, str]:
     lines = [plain(finding.title, TITLE_CHARS)]
     if finding.title_alt:
         lines.append(plain(finding.title_alt, TITLE_CHARS))
+    if draft.new:
+        lines.append(f"• New trial · 新试验: {code_text(finding.status)}")
     lines += [f"• {change_text(change)}" for change, _ in draft.changes]
     lines += site_lines(finding)
     link = safe_url(finding.url)

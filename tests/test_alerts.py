@@ -290,3 +290,38 @@ def test_an_alerting_bug_never_fails_the_poll_and_its_log_line_hides_the_url(
     del app.alert  # the class's method again
     app.poll(topics=["immunotherapy"])  # the next poll records and sends it
     assert len(posts(receiver)) == 1
+
+
+def test_a_new_trial_recruiting_in_a_watched_place_alerts_once_and_one_elsewhere_does_not(
+        clock, settings, watchlist, ctgov, receiver, engine):
+    app = first_poll(settings, watchlist, ctgov, hook_url(receiver))  # the baseline
+    for nct, sites in (("NCT09990004", [HUTCH]), ("NCT09990005", [BOSTON])):
+        new = study("RECRUITING", sites, updated="2999-01-01")
+        new["protocolSection"]["identificationModule"]["nctId"] = nct
+        ctgov.studies.append(new)
+    app.poll(topics=["immunotherapy"])
+    [sent] = posts(receiver)
+    assert "NCT09990004" in sent["title"] and "Recruiting in a watched place" in sent["title"]
+    assert "• New trial · 新试验: Recruiting · 招募中" in sent["message"]
+    assert "Seattle · 西雅图: Fred Hutchinson Cancer Center, Seattle (Recruiting · 招募中)" in sent["message"]
+    app.poll(topics=["immunotherapy"])
+    assert len(posts(receiver)) == 1
+
+
+def test_a_trial_the_patient_newly_may_fit_alerts_with_the_verdict_in_both_languages(
+        clock, settings, watchlist, ctgov, receiver, engine):
+    """The verdict Change as pipeline/judge.py records it (its own tests make it from criteria)."""
+    from store.db import utcnow
+    from store.models import Change, Finding
+
+    app = first_poll(settings, watchlist, ctgov, hook_url(receiver))
+    with session_scope(engine) as session:
+        finding = session.exec(select(Finding).where(Finding.key == NCT)).one()
+        session.add(Change(finding_id=finding.id, field="eligibility", old="unclear", new="may_fit",
+                           seen_at=utcnow(), significance="may_fit"))
+    app.alert()
+    [sent] = posts(receiver)
+    assert "May fit the patient · 可能符合入组条件" in sent["title"]
+    assert "• Eligibility · 入组资格: unclear · 不确定 → may fit · 可能符合" in sent["message"]
+    app.alert()
+    assert len(posts(receiver)) == 1
