@@ -88,6 +88,11 @@ def test_structured_age_limits_are_read():
     ("Grade A or B Child-Pugh score", "B8", "fits"),
     ("Child-Pugh liver function rating AB", "C10", "excludes"),
     ("Child-Pugh score of = 7", "A5", "unread"),   # a mirror lost the "≤": not guessed
+    ("Child-Pugh 5-7", "B7", "fits"),
+    ("Child-Pugh 5-7", "B8", "excludes"),
+    ("Child-Pugh A5-B7", "A6", "fits"),
+    ("Child-Pugh A5-B7", "B8", "excludes"),
+    ("Child-Pugh AB", "B9", "fits"),
     ("Child-Pugh ≤ B", "B9", "fits"),
     ("Child-Pugh ≤ B", "C10", "excludes"),
     ("Child-Pugh > A", "B7", "fits"),
@@ -102,6 +107,10 @@ def test_child_pugh(text, child_pugh, expected):
 def test_child_pugh_requirement_is_named_by_class_and_score():
     assert reasons("Child-Pugh A or B7", "child_pugh", child_pugh="B7") == [
         ("fits", "Child-Pugh A or B7", "Child-Pugh A或B7")]
+    assert reasons("Child-Pugh 5-7", "child_pugh", child_pugh="B8") == [
+        ("excludes", "Child-Pugh A or B7", "Child-Pugh A或B7")]
+    assert reasons("Child-Pugh AB", "child_pugh", child_pugh="C10") == [
+        ("excludes", "Child-Pugh A or B", "Child-Pugh A或B")]
 
 
 def test_child_pugh_exclusions_and_unknown_score():
@@ -287,6 +296,19 @@ def test_a_drug_class_counts_only_the_drugs_in_it():
     facts = {"no_prior": [], "progressed_after": ["systemic"]}
     assert effects(progressed, "prior_systemic", prior_treatments=NIVOLUMAB, **facts) == ["fits"]
     assert effects(progressed, "prior_systemic", prior_treatments=LENVATINIB, **facts) == ["excludes"]
+
+
+def test_first_line_and_second_line_trials():
+    had = {"no_prior": [], "prior_treatments": TACE_2021 + LENVATINIB}
+    second = "Second-line systemic treatment for advanced HCC"
+    after_first = ("after first-line systemic therapy", "一线系统治疗后")
+    assert reasons(second, "prior_systemic") == [("excludes", *after_first)]
+    assert reasons(second, "prior_systemic", **had) == [("fits", *after_first)]
+    first = "First-line systemic treatment of advanced HCC"
+    none_before = ("no prior systemic therapy (first line)", "未接受过系统治疗（一线）")
+    assert reasons(first, "prior_systemic") == [("fits", *none_before)]
+    assert reasons(first, "prior_systemic", **had) == [("excludes", *none_before)]
+    assert effects(first, "prior_systemic", no_prior=[]) == ["ask"]
 
 
 def test_no_prior_chemotherapy_asks_after_a_tace():
