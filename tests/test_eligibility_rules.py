@@ -367,6 +367,46 @@ def test_how_comparators_and_windows_are_written(text, concept, section, facts, 
     assert reasons(text, concept, section, **facts) == [expected]
 
 
+@pytest.mark.parametrize(("text", "concept", "section", "facts", "expected"), [
+    ("BCLC stage B-C", "bclc", "inclusion", {"bclc": "A"}, ("excludes", "BCLC B/C", "BCLC B/C期")),
+    ("BCLC stage B-C", "bclc", "inclusion", {"bclc": "C"}, ("fits", "BCLC B/C", "BCLC B/C期")),
+    ("Vp1-Vp2 portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": "vp3"},
+     ("fits", "no Vp1/Vp2", "无Vp1/Vp2")),
+    ("Vp1-Vp2 portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": "vp2"},
+     ("excludes", "no Vp1/Vp2", "无Vp1/Vp2")),
+    ("Vp1-Vp2 portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": True},
+     ("ask", "no Vp1/Vp2", "无Vp1/Vp2")),
+    ("Main portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": "vp3"},
+     ("fits", "no Vp4", "无Vp4")),
+    ("Main portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": "vp4"},
+     ("excludes", "no Vp4", "无Vp4")),
+    ("Prior TACE is allowed", "prior_locoregional", "exclusion", {}, ("fits", "prior TACE allowed", "允许既往TACE")),
+    ("Sorafenib-naive", "prior_systemic", "inclusion", {}, ("fits", "no prior sorafenib", "未接受过sorafenib")),
+    ("Sorafenib-naive", "prior_systemic", "inclusion",
+     {"no_prior": [], "prior_treatments": [{"kind": "systemic", "drugs": ["sorafenib"]}]},
+     ("excludes", "no prior sorafenib", "未接受过sorafenib")),
+    ("ECOG 0-1 within 7 days before enrolment", "ecog", "inclusion", {"ecog": 1}, ("fits", "ECOG 0-1", "ECOG 0-1")),
+    ("Child-Pugh A, within 7 days before enrolment", "child_pugh", "inclusion", {"child_pugh": "A6"},
+     ("fits", "Child-Pugh A", "Child-Pugh A")),
+    ("TACE not as the sole form of previous treatment", "prior_locoregional", "inclusion",
+     {"no_prior": EVERYTHING_ELSE}, ("excludes", "TACE not as the only treatment", "不能仅接受过TACE")),
+    ("TACE not as the sole form of previous treatment", "prior_locoregional", "inclusion",
+     {"no_prior": [], "prior_treatments": TACE_2021 + LENVATINIB},
+     ("fits", "TACE not as the only treatment", "不能仅接受过TACE")),
+    ("TACE not as the sole form of previous treatment", "prior_locoregional", "inclusion", {},
+     ("ask", "TACE not as the only treatment", "不能仅接受过TACE")),
+])
+def test_ranges_levels_stops_and_exceptions(text, concept, section, facts, expected):
+    assert reasons(text, concept, section, **facts) == [expected]
+
+
+def test_a_bclc_sub_stage_asks_which_one():
+    patient = patient_from_table({**PATIENT, "bclc": "B"})
+    result = screen({"eligibility_criteria": "Inclusion Criteria:\n* BCLC stage B2"}, patient, today=TODAY)
+    assert [(r.effect, r.why) for r in result.reasons] == [("ask", "BCLC B")]
+    assert (result.questions, result.questions_zh) == (("Which BCLC sub-stage applies?",), ("属于BCLC哪个亚期？",))
+
+
 def test_transplant_history():
     assert effects("History of organ allograft.", "transplant", "exclusion") == ["ask"]
     assert effects("History of organ allograft.", "transplant", "exclusion",
