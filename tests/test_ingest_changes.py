@@ -12,6 +12,7 @@ from test_ingest import DENVER, SEATTLE, T0, _study, store
 
 from sources.clinicaltrials import parse_study
 from sources.records import Contact, Location, Record
+from store.changes import site_status_of
 from store.db import session_scope
 from store.models import Change, Finding
 
@@ -148,3 +149,20 @@ def test_a_lower_ranked_source_only_fills_gaps_but_may_report_a_retraction(engin
     kept = stored(engine, "pmid:38000001")
     assert (kept.title, kept.evidence) == ("PubMed title", "retracted")
     assert (kept.summary, kept.url) == ("Abstract only Europe PMC has", "https://europepmc.org/x")
+
+
+def test_the_status_a_site_change_gives_is_read_back_from_what_was_written(engine):
+    """site_status_of (alerts read it) reads the status out of the lines site_changes writes."""
+    store(engine, [trial(sites=[dict(DENVER, status="NOT_YET_RECRUITING")])])
+    newer = trial(status="ACTIVE_NOT_RECRUITING", sites=[
+        DENVER, SEATTLE, {k: v for k, v in SEATTLE.items() if k != "status"} | {"city": "Tacoma"}])
+    newer.watched_sites = [{"site_key": loc.site_key(), "place": "Seattle"} for loc in newer.locations[1:]]
+    store(engine, [newer], at=LATER)
+    with session_scope(engine, write=False) as session:
+        read = {(c.field, c.new): site_status_of(c) for c in session.exec(select(Change))}
+    assert read == {
+        ("status", "ACTIVE_NOT_RECRUITING"): None,
+        ("site_status", "Denver Site, Denver, United States: RECRUITING"): "RECRUITING",
+        ("site", "Fred Hutchinson Cancer Center, Seattle, United States (RECRUITING)"): "RECRUITING",
+        ("site", "Fred Hutchinson Cancer Center, Tacoma, United States (status not given)"): None,
+    }
