@@ -166,3 +166,34 @@ def test_the_status_a_site_change_gives_is_read_back_from_what_was_written(engin
         ("site", "Fred Hutchinson Cancer Center, Seattle, United States (RECRUITING)"): "RECRUITING",
         ("site", "Fred Hutchinson Cancer Center, Tacoma, United States (status not given)"): None,
     }
+
+
+def test_a_new_phase_is_a_change_from_the_old_phases(engine):
+    store(engine, [trial(phases=("PHASE1", "PHASE2"))])
+    store(engine, [trial(phases=("PHASE2", "PHASE3"))], at=LATER)
+    assert changes(engine) == [("phases", "PHASE1, PHASE2", "PHASE2, PHASE3", "phase")]
+
+
+def test_each_change_names_the_source_that_reported_it(engine):
+    store(engine, [trial(status="NOT_YET_RECRUITING")])
+    store(engine, [trial(status="RECRUITING")], at=LATER)
+    store(engine, [paper(evidence="review")])
+    store(engine, [paper(source="europepmc", evidence="retracted")], at=LATER)
+    with session_scope(engine, write=False) as session:
+        sources = {(c.field, c.source) for c in session.exec(select(Change))}
+    assert sources == {("status", "ctgov"), ("evidence", "europepmc")}
+
+
+def test_many_closed_sites_are_counted_and_the_first_five_named(engine):
+    sites = [{"facility": f"Site {n}", "city": f"City {n}", "country": "France"} for n in range(7)]
+    store(engine, [trial(sites=sites)])
+    store(engine, [trial(sites=sites[6:])], at=LATER)
+    named = "; ".join(f"Site {n}, City {n}, France" for n in range(5))
+    assert changes(engine) == [("sites_removed", "6 sites no longer listed", named, "minor")]
+
+
+def test_a_site_without_a_city_is_the_same_site_next_time(engine):
+    hospital = {"facility": "Zhongshan Hospital", "country": "China", "status": "RECRUITING"}
+    store(engine, [trial(sites=[hospital])])
+    store(engine, [trial(sites=[hospital], results="2026-11-20")], at=LATER)
+    assert [field for field, *_ in changes(engine)] == ["results_first_posted"]
