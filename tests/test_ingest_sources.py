@@ -212,3 +212,41 @@ def test_a_news_feed_ranks_below_the_literature_sources(engine):
     kept = findings(engine)["pmid:38000005"]
     assert (kept.kind, kept.title, kept.evidence, kept.summary) == (
         "article", "PubMed title", "Phase 3 RCT", "As reported by the feed.")
+
+
+def test_an_identifier_an_update_adds_names_the_finding_from_then_on(engine):
+    """PubMed later names a paper's DOI while another paper's DOI is already stored: the new
+    DOI is recorded, so a record naming only it is the same paper."""
+    store(engine, [article("38000001"), Record(source="pubmed", kind="article",
+                                              ids={"pmid": "38000002", "doi": "10.1/other"},
+                                              title="Another paper")])
+    store(engine, [Record(source="pubmed", kind="article", ids={"pmid": "38000001", "doi": "10.1/first"},
+                          title="Sintilimab in HCC")], at=LATER)
+    result = store(engine, [Record(source="pubmed", kind="article", ids={"doi": "10.1/first"},
+                                   title="Sintilimab in HCC")], at=LATER + timedelta(days=1))
+    assert result.new == 0
+    assert set(findings(engine)) == {"pmid:38000001", "pmid:38000002"}
+
+
+def test_links_are_kept_per_paper_per_trial_and_per_relation(engine):
+    """Two papers naming one trial, one paper naming two trials, and a paper both naming a
+    trial and reporting its results: every link is kept; a trial naming itself is not."""
+    first = article("38000001", mentions=["NCT09990001", "NCT09990002"], details={"related": [
+        {"scheme": "nct", "value": "NCT09990001", "relation": "results_of"}]})
+    second = article("38000002", mentions=["NCT09990001"])
+    trial = parse_study(_study())
+    trial.mentions = ["NCT09990001", "NCT09990002"]
+    for record in (first, second, trial):
+        store(engine, [record])
+    assert links(engine) == {
+        ("pmid:38000001", "NCT09990001", "mentions"), ("pmid:38000001", "NCT09990002", "mentions"),
+        ("pmid:38000001", "NCT09990001", "results_of"), ("pmid:38000002", "NCT09990001", "mentions"),
+        ("NCT09990001", "NCT09990002", "mentions")}
+
+
+def test_a_lower_ranked_source_fills_missing_evidence_but_never_replaces_it(engine):
+    store(engine, [article("38000001"), article("38000002", evidence="review")])
+    store(engine, [Record(source="europepmc", kind="article", ids={"pmid": pmid}, title="Sintilimab in HCC",
+                          evidence="preprint") for pmid in ("38000001", "38000002")], at=LATER)
+    stored = findings(engine)
+    assert (stored["pmid:38000001"].evidence, stored["pmid:38000002"].evidence) == ("preprint", "review")
