@@ -77,10 +77,11 @@ def test_a_placeholder_filled_later_is_new_when_it_arrives(engine):
 
 def test_topic_terms_grow_and_say_how_the_topic_was_found(engine):
     store(engine, [article(topics={"tace": ["TACE"], "hcc": ["query: hcc"]})])
-    store(engine, [article(topics={"tace": ["chemoembolization", "TACE"], "hcc": ["query: hcc"]})],
-          at=LATER)
+    store(engine, [article(topics={"tace": ["chemoembolization", "TACE"], "hcc": ["query: hcc"],
+                                   "sintilimab": ["Tyvyt", "IBI308"]})], at=LATER)
     assert topics(engine) == {("pmid:38000001", "tace"): (["TACE", "chemoembolization"], "match"),
-                              ("pmid:38000001", "hcc"): (["query: hcc"], "query")}
+                              ("pmid:38000001", "hcc"): (["query: hcc"], "query"),
+                              ("pmid:38000001", "sintilimab"): (["Tyvyt", "IBI308"], "match")}
 
 
 def test_a_preprint_takes_the_pmid_key_once_pubmed_names_it(engine):
@@ -115,7 +116,10 @@ def test_the_same_trial_found_again_by_another_topic_is_unchanged_and_tagged(eng
     store(engine, first)
     result = store(engine, again, query="melanoma", at=LATER)
     assert (result.new, result.updated, result.unchanged, result.changes) == (0, 0, 3, 0)
-    assert {topic for _, topic in topics(engine)} >= {"melanoma"}
+    tagged = topics(engine)
+    for record in first:
+        assert {topic for key, topic in tagged if key == record.key} == {*record.topics, "melanoma"}
+        assert tagged[(record.key, "melanoma")] == (["melanoma"], "match")
 
 
 def test_details_in_another_order_are_the_same_content(engine):
@@ -250,3 +254,38 @@ def test_a_lower_ranked_source_fills_missing_evidence_but_never_replaces_it(engi
                           evidence="preprint") for pmid in ("38000001", "38000002")], at=LATER)
     stored = findings(engine)
     assert (stored["pmid:38000001"].evidence, stored["pmid:38000002"].evidence) == ("preprint", "review")
+
+
+def test_a_second_source_on_a_stored_paper_is_unchanged_when_it_repeats_itself(engine):
+    store(engine, [article()])
+    again = Record(source="europepmc", kind="article", ids={"pmid": "38000001"}, title="Sintilimab in HCC",
+                   summary="Europe PMC's abstract")
+    assert store(engine, [again], at=LATER).updated == 1
+    result = store(engine, [again], at=LATER + timedelta(days=1))
+    assert (result.updated, result.unchanged) == (0, 1)
+
+
+def test_a_trial_without_phases_keeps_its_sites_and_watched_places(engine):
+    record = parse_study(_study(sites=[{"facility": "Zhongshan Hospital", "city": "Shanghai",
+                                        "country": "China", "status": "RECRUITING"}], phases=()))
+    record.watched_sites = [{"place": "Shanghai", "site_key": record.locations[0].site_key()}]
+    store(engine, [record])
+    stored = findings(engine)["NCT09990001"]
+    assert [site["facility"] for site in stored.locations] == ["Zhongshan Hospital"]
+    assert stored.watched_sites == record.watched_sites and stored.phases == []
+
+
+def test_a_finding_keeps_its_key_when_named_by_another_identifier_of_the_same_kind(engine):
+    store(engine, [Record(source="feed:a", kind="news", ids={"doi": "10.1/first", "url": "https://a.example/x"},
+                          title="Readout")])
+    store(engine, [Record(source="feed:a", kind="news", ids={"doi": "10.1/second", "url": "https://a.example/x"},
+                          title="Readout")], at=LATER)
+    assert set(findings(engine)) == {"doi:10.1/first"}
+
+
+def test_a_trial_listed_before_the_paper_naming_it_in_a_first_poll_is_baseline(engine):
+    paper = article(mentions=["NCT09990001"])
+    paper.source = "ctgov"
+    store(engine, [parse_study(_study()), paper], query="first")
+    assert {key: f.baseline for key, f in findings(engine).items()} == {
+        "NCT09990001": True, "pmid:38000001": True}
