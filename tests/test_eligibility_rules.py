@@ -104,6 +104,16 @@ def test_child_pugh(text, child_pugh, expected):
     assert effects(text, "child_pugh", child_pugh=child_pugh) == [expected]
 
 
+@pytest.mark.parametrize(("text", "section", "child_pugh", "expected"), [
+    ("Child-Pugh B8 or worse", "exclusion", "B7", ("fits", "Child-Pugh A or B7", "Child-Pugh A或B7")),
+    ("Child-Pugh B8 or worse", "exclusion", "B9", ("excludes", "Child-Pugh A or B7", "Child-Pugh A或B7")),
+    ("Child-Pugh 7 points", "inclusion", "B7", ("fits", "Child-Pugh B7", "Child-Pugh B7")),
+    ("Child-Pugh评分7分", "inclusion", "B8", ("excludes", "Child-Pugh B7", "Child-Pugh B7")),
+])
+def test_child_pugh_or_worse_and_points(text, section, child_pugh, expected):
+    assert reasons(text, "child_pugh", section, child_pugh=child_pugh) == [expected]
+
+
 def test_child_pugh_requirement_is_named_by_class_and_score():
     assert reasons("Child-Pugh A or B7", "child_pugh", child_pugh="B7") == [
         ("fits", "Child-Pugh A or B7", "Child-Pugh A或B7")]
