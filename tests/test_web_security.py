@@ -99,3 +99,13 @@ def test_a_form_with_a_forged_or_missing_token_is_refused_with_a_way_out(setting
         assert answer.status_code == 403
         assert notice(answer.text) == ("The form had expired (or cookies are off). "
                                        "Go back, reload the page and send it again.")
+
+
+def test_a_server_bound_to_a_longhand_ipv6_loopback_answers_under_that_address(settings):
+    """`hccwatch web --host 0:0:0:0:0:0:0:1`: a client that does not shorten the address (curl)
+    sends it bracketed in Host; the server must answer, and still refuse other names."""
+    app = web_app(settings, trusted_hosts=trusted_hosts("0:0:0:0:0:0:0:1"))
+    with TestClient(app) as client:
+        own = client.get("/status", headers={"Host": "[0:0:0:0:0:0:0:1]:8765"})
+        other = client.get("/status", headers={"Host": "[fe80::1]:8765"})
+    assert (own.status_code, other.status_code) == (200, 400)
