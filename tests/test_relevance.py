@@ -161,7 +161,13 @@ def test_retraction_of_something_a_digest_carried_ranks_above_everything():
     carried = judged(retracted, carried=True)
     best_trial = judged(demo_trials("week2")["NCT99000001"], eligibility="may_fit")
     assert carried.score > best_trial.score
-    assert carried.why[0].en == "retracted: a past digest carried it"
+    assert carried.why[0] == Why("retracted: a past digest carried it", "已撤稿：此前的摘要曾发送过")
+    before = article("constructed_before_retraction.xml", "ql1706")
+    retraction = ChangeFact("evidence", "retracted", "retraction", date(2026, 11, 26))
+    assert judged(before, carried=True, changes=(retraction,)).why[0].en == "retracted: a past digest carried it"
+    other_change = dataclasses.replace(retraction, field="title", new="New title", significance="major")
+    assert "retracted: a past digest carried it" not in english(judged(before, carried=True,
+                                                                      changes=(other_change,)))
     never_sent = judged(retracted)
     assert never_sent.score < judged(article("constructed_before_retraction.xml", "ql1706")).score
     assert "retracted" in english(never_sent)
@@ -197,6 +203,7 @@ def test_missing_date_abstract_types_and_unknown_topic_rank_by_what_is_known():
         "retired-topic paper", "study type not known",
         "topic 'retired-topic' is not in the watchlist: weight unknown", "no publication type yet",
         "no abstract", "how much it is about HCC is unknown", "date unknown"]
+    assert relevance.why[-1].zh == "日期未知"
     assert relevance.score > 0
 
 
@@ -215,6 +222,8 @@ def test_same_facts_same_score():
     ("2023-05-04", date(2023, 5, 4)), ("2023-05", date(2023, 5, 15)), ("2013", date(2013, 7, 1)),
     ("2013 Spring", date(2013, 4, 15)), ("2021 Jan-Feb", date(2021, 1, 15)),
     ("2026-11-20T06:12:00Z", date(2026, 11, 20)), ("2024-02-31", date(2024, 2, 1)), ("soon", None), (None, None),
+    ("2023-01", date(2023, 1, 15)), ("2023-12-31", date(2023, 12, 31)), ("2023-13", date(2023, 7, 1)),
+    ("2021 June", date(2021, 6, 15)),
 ])
 def test_dates_in_the_shapes_sources_give(text, expected):
     assert parse_date(text) == expected
@@ -414,8 +423,8 @@ FOCUS = {
 
 def test_a_paper_about_the_disease_ranks_above_one_that_names_it_only_in_passing():
     judged_ = {focus: score(facts, CTX, today=TODAY) for focus, facts in FOCUS.items()}
-    order = ["main", "abstract", "unknown", "absent", "passing"]
-    assert [judged_[f].score for f in order] == sorted((judged_[f].score for f in order), reverse=True)
+    order = [judged_[f].score for f in ("main", "abstract", "unknown", "absent", "passing")]
+    assert order == sorted(order, reverse=True) and len(set(order)) == len(order)
     assert judged_["short"].score == judged_["abstract"].score  # two sentences: not "in passing"
     assert english(judged_["main"]) == english(judged_["abstract"]) == ["QL1706 paper", "randomized controlled trial",
                                                                       "published 2026-11-01"]
@@ -435,9 +444,14 @@ def test_a_retracted_paper_ranks_far_below_itself_whatever_it_is_about(focus):
 
 def test_the_disease_named_by_mesh_or_keywords_or_the_other_title_is_the_main_subject():
     absent = FOCUS["absent"]
+    def built(**extra) -> RelevanceFacts:
+        return RelevanceFacts.build(kind="article", title=absent.title, summary=absent.summary,
+                                    topics=absent.topics, published="2026-11-01", **extra)
+
+    types = ["Randomized Controlled Trial"]
     for named in (dataclasses.replace(absent, mesh=("Carcinoma, Hepatocellular",)),
-                  dataclasses.replace(absent, keywords=("HCC",)),
-                  dataclasses.replace(absent, title_alt="QL1706治疗肝细胞癌")):
+                  built(details={"publication_types": types, "keywords": ["HCC"]}),
+                  built(details={"publication_types": types}, title_alt="QL1706治疗肝细胞癌")):
         assert english(score(named, CTX, today=TODAY)) == english(score(FOCUS["main"], CTX, today=TODAY))
     trial_without_summary = trial("RECRUITING")
     trial_without_summary = dataclasses.replace(trial_without_summary, title="QL1706", conditions=())
@@ -462,6 +476,11 @@ def test_news_preprints_and_unindexed_papers_say_what_they_are_in_both_languages
     assert score(news, CTX, today=TODAY).why == [Why("QL1706 news", "QL1706新闻"),
                                                  Why("published 2026-11-20", "发表于2026-11-20")]
     assert classify_evidence(news) == Evidence("news", "none")
+    stamped = dataclasses.replace(news, own_date="2026-11-20T06:12:00Z")
+    assert score(stamped, CTX, today=TODAY).why[1].en == "published 2026-11-20"
+    older = [score(dataclasses.replace(news, own_date=day), CTX, today=TODAY).score
+             for day in ("2026-11-26", "2026-05-01", "2020-01-01")]
+    assert older[0] > older[1] > older[2]  # fresher first, by a half-life of months
     assert classify_evidence(dataclasses.replace(news, kind="article")) == Evidence("unknown", "none")
     preprint = dataclasses.replace(rct("QL1706 in hepatocellular carcinoma", "Outcomes improved."),
                                    kind="preprint", publication_types=None)
