@@ -188,7 +188,10 @@ def test_a_sent_week_is_not_sent_again_by_the_flow(seeded, mail_settings, inbox,
     """send_to as the digest flow calls it (no force): the second call sends nothing and says
     when the first went out, in the watchlist's time zone."""
     sent = post(mail_settings, seeded, watchlist)
-    assert send_to(sent, W47, FAMILY).status == "sent"
+    first = send_to(sent, W47, FAMILY)
+    subject = ledger(seeded)[0].subject
+    assert first == Outcome(FAMILY, "sent", f"sent 2026-W47 to {FAMILY} via SMTP 127.0.0.1:{inbox.port}: "
+                                            f"{subject}", subject)
     again = send_to(sent, W47, FAMILY)
     local = minute_text(W47.local(ledger(seeded)[0].sent_at))
     assert local.startswith("2026-11-23 11:")  # FIXED_NOW in Shanghai
@@ -346,7 +349,7 @@ def test_a_server_that_takes_the_connection_and_never_answers_ends_the_send(
         worker.start()
         worker.join(timeout=20)
     [outcome] = outcomes
-    assert outcome.status == "failed" and "timed out" in outcome.message
+    assert (outcome.recipient, outcome.status) == (FAMILY, "failed") and "timed out" in outcome.message
 
 
 def test_an_unreachable_server_exits_1_and_marks_nothing(seeded, mail_settings):
