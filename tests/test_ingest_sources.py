@@ -5,6 +5,7 @@ the counts a poll reports."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -15,7 +16,17 @@ from sources.clinicaltrials import parse_study
 from sources.records import Record
 from store.db import session_scope
 from store.ingest import BatchResult, ingest_batch
-from store.models import Finding, FindingSource, Identifier, Link, SourceState, TopicMatch
+from store.models import (
+    Change,
+    Digest,
+    DigestEntry,
+    Finding,
+    FindingSource,
+    Identifier,
+    Link,
+    SourceState,
+    TopicMatch,
+)
 
 LATER = T0 + timedelta(days=7)
 
@@ -289,3 +300,42 @@ def test_a_trial_listed_before_the_paper_naming_it_in_a_first_poll_is_baseline(e
     store(engine, [parse_study(_study()), paper], query="first")
     assert {key: f.baseline for key, f in findings(engine).items()} == {
         "NCT09990001": True, "pmid:38000001": True}
+
+
+def test_a_merge_moves_everything_the_later_half_knew_onto_the_earlier_one(engine):
+    """A paper (found first) and its preprint (found later, with its own history) turn out to
+    be one: the preprint's identifiers, change, links both ways, topics, source and digest
+    entry move to the paper; what both had is kept once; a link between the two is dropped."""
+    paper = Record(source="pubmed", kind="article", ids={"pmid": "42"}, title="A paper",
+                   topics={"hcc": ["HCC"]}, mentions=["NCT01234567"])
+    preprint = Record(source="europepmc", kind="preprint", ids={"doi": "10.1/x", "pmcid": "PMC9"},
+                      title="A preprint", topics={"hcc": ["HCC"], "tace": ["TACE"]},
+                      mentions=["NCT01234567"],
+                      details={"related": [{"scheme": "pmid", "value": "42", "relation": "version_of"}]})
+    store(engine, [paper])
+    store(engine, [Record(source="europepmc", kind="article", ids={"pmid": "42"}, title="A paper")])
+    store(engine, [preprint], at=T0 + timedelta(days=1))
+    store(engine, [dataclasses.replace(preprint, title="A preprint, retitled")], at=T0 + timedelta(days=2))
+    store(engine, [article("77", details={"related": [{"scheme": "doi", "value": "10.1/x"}]})],
+          at=T0 + timedelta(days=2))
+    with session_scope(engine) as session:
+        ids = {f.key: f.id for f in session.exec(select(Finding))}
+        digest = Digest(period="2026-W47", recipient="family@example.org", subject="s", html="h",
+                        text="t", message_id="<m@x>", created_at=T0)
+        session.add(digest)
+        session.flush()
+        session.add(DigestEntry(digest_id=digest.id, section="papers", finding_id=ids["doi:10.1/x"]))
+    both = Record(source="europepmc", kind="article", ids={"pmid": "42", "doi": "10.1/x"}, title="A paper")
+    store(engine, [both], at=T0 + timedelta(days=3))
+
+    kept = ids["pmid:42"]
+    assert set(findings(engine)) == {"pmid:42", "NCT01234567", "pmid:77"}
+    with session_scope(engine, write=False) as session:
+        assert {(i.scheme, i.value) for i in session.exec(select(Identifier).where(Identifier.finding_id == kept))} \
+            == {("pmid", "42"), ("doi", "10.1/x"), ("pmcid", "PMC9")}
+        assert [(c.finding_id, c.field) for c in session.exec(select(Change))] == [(kept, "title")]
+        assert sorted(r.source for r in session.exec(select(FindingSource).where(
+            FindingSource.finding_id == kept))) == ["europepmc", "pubmed"]
+        assert [e.finding_id for e in session.exec(select(DigestEntry))] == [kept]
+    assert links(engine) == {("pmid:42", "NCT01234567", "mentions"), ("pmid:77", "pmid:42", "related")}
+    assert set(topics(engine)) == {("pmid:42", "hcc"), ("pmid:42", "tace")}
