@@ -85,10 +85,11 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "relevance": (("assess/relevance.py",), ("tests/test_relevance.py",)),
 }
 # Functions that run when their module is imported (the Settings class body calls _alias,
-# relevance builds its wording patterns with _words and _split):
+# relevance builds its wording patterns with _words and _split, and the watchlist the tests
+# load at import reads its disease MeSH with mesh_in_query):
 # mutmut's forks inherit the modules imported unmutated, so these survivors are checked again
 # in a fresh interpreter that imports the mutant (one pytest run over the target's tests each).
-AT_IMPORT: dict[str, tuple[str, ...]] = {"settings": ("_alias",), "relevance": ("_words", "_split")}
+AT_IMPORT: dict[str, tuple[str, ...]] = {"settings": ("_alias",), "relevance": ("_words", "_split", "mesh_in_query")}
 MUTATE_DIR = ROOT / ".mutate"
 TASKS = {"test", "bench", "lint", "mutate"}
 HCCWATCH_COMMANDS = {"demo", "run", "web", "check", "status", "findings", "show", "search", "poll",

@@ -191,6 +191,9 @@ def test_topic_weight_moves_findings_and_disease_topic_counts_less_by_default():
     assert score(RelevanceFacts.from_record(rct), heavy, today=TODAY).score > judged(rct).score
     assert TopicInfo("hcc", "HCC", disease=True).effective_weight < TopicInfo("x", "X").effective_weight
     assert primary_topic(rct.topics, CTX) == "ql1706"
+    assert primary_topic({}, CTX) is None  # a finding no topic matched is filed under none
+    # a topic the watchlist no longer names counts as an option: it files before the disease
+    assert primary_topic({"hcc": [], "retired-topic": []}, CTX) == "retired-topic"
 
 
 def test_missing_date_abstract_types_and_unknown_topic_rank_by_what_is_known():
@@ -365,6 +368,8 @@ def test_a_closed_trial_with_a_site_in_a_watched_place_says_where_but_ranks_low(
     relevance = score(trial("COMPLETED", SHANGHAI), CTX, today=TODAY)
     assert english(relevance)[1:3] == ["completed", "site in Shanghai"]
     assert relevance.why[2].zh == "上海有研究点"
+    both = score(trial("COMPLETED", SHANGHAI, HANGZHOU), CTX, today=TODAY)
+    assert both.why[2] == Why("site in Shanghai, Hangzhou", "上海、杭州有研究点")
     assert relevance.score > score(trial("COMPLETED"), CTX, today=TODAY).score
     assert relevance.score < score(trial("ACTIVE_NOT_RECRUITING"), CTX, today=TODAY).score
     place_zh_missing = score(trial("RECRUITING", {"place": "Portland"}), CTX, today=TODAY)
@@ -384,6 +389,8 @@ def test_a_recent_status_change_lifts_a_quiet_trial_but_not_a_minor_or_old_one()
             == "active, not recruiting"
     edge = dataclasses.replace(stopped, seen=date(2026, 11, 13))  # 14 days ago still counts
     assert score(trial("ACTIVE_NOT_RECRUITING", changes=(edge,)), CTX, today=TODAY).why[1].en.startswith("just")
+    today = dataclasses.replace(stopped, seen=TODAY)
+    assert score(trial("ACTIVE_NOT_RECRUITING", changes=(today,)), CTX, today=TODAY).why[1].en.startswith("just")
     recruiting = score(trial("RECRUITING", changes=(stopped,)), CTX, today=TODAY)
     assert recruiting.why[1].en == "recruiting"  # already above what a change adds
 
@@ -531,3 +538,11 @@ def test_each_further_topic_adds_a_little_up_to_a_cap():
                                    today=TODAY).score for ids in ("a", "ab", "abc", "abcd"))
     assert one < two < three
     assert three == four  # the cap
+
+
+def test_a_later_phase_ranks_above_an_earlier_one():
+    def phased(*phases: str) -> float:
+        return score(dataclasses.replace(trial("RECRUITING"), phases=phases), CTX, today=TODAY).score
+
+    assert phased("PHASE3") > phased("PHASE2") > phased("PHASE1") > phased()
+    assert phased("PHASE2", "PHASE3") == phased("PHASE3")  # the later phase counts
