@@ -339,3 +339,23 @@ def test_a_merge_moves_everything_the_later_half_knew_onto_the_earlier_one(engin
         assert [e.finding_id for e in session.exec(select(DigestEntry))] == [kept]
     assert links(engine) == {("pmid:42", "NCT01234567", "mentions"), ("pmid:77", "pmid:42", "related")}
     assert set(topics(engine)) == {("pmid:42", "hcc"), ("pmid:42", "tace")}
+
+
+def test_a_placeholder_merged_with_the_real_paper_takes_everything_the_paper_says(engine):
+    """An article names a DOI (a placeholder waits for it); the paper itself arrives under its
+    PMID only; a later record names both: one finding, with the paper's own values."""
+    store(engine, [article("38000001", details={"related": [{"scheme": "doi", "value": "10.1/real"}]})],
+          query="first")
+    real = Record(source="pubmed", kind="preprint", ids={"pmid": "38000002"}, title="The real paper",
+                  summary="Its abstract.", url="https://pubmed.ncbi.nlm.nih.gov/38000002/", status="ppublish",
+                  evidence="Phase 2", details={"journal": "Hepatology"})
+    store(engine, [real], query="second")  # this query's baseline
+    store(engine, [dataclasses.replace(real, ids={"pmid": "38000002", "doi": "10.1/real"})], query="second",
+          at=LATER)
+    merged = findings(engine)["pmid:38000002"]
+    assert set(findings(engine)) == {"pmid:38000001", "pmid:38000002"}
+    assert (merged.kind, merged.title, merged.summary, merged.url, merged.status, merged.evidence,
+            merged.details, merged.baseline, merged.placeholder) == (
+        "preprint", "The real paper", "Its abstract.", "https://pubmed.ncbi.nlm.nih.gov/38000002/",
+        "ppublish", "Phase 2", {"journal": "Hepatology"}, True, False)
+    assert links(engine) == {("pmid:38000001", "pmid:38000002", "related")}
