@@ -380,6 +380,7 @@ def test_how_comparators_and_windows_are_written(text, concept, section, facts, 
 @pytest.mark.parametrize(("text", "concept", "section", "facts", "expected"), [
     ("BCLC stage B-C", "bclc", "inclusion", {"bclc": "A"}, ("excludes", "BCLC B/C", "BCLC B/C期")),
     ("BCLC stage B-C", "bclc", "inclusion", {"bclc": "C"}, ("fits", "BCLC B/C", "BCLC B/C期")),
+    ("BCLC stage A-C", "bclc", "inclusion", {"bclc": "B"}, ("fits", "BCLC A/B/C", "BCLC A/B/C期")),
     ("Vp1-Vp2 portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": "vp3"},
      ("fits", "no Vp1/Vp2", "无Vp1/Vp2")),
     ("Vp1-Vp2 portal vein tumour thrombus", "vascular_invasion", "exclusion", {"vascular_invasion": "vp2"},
