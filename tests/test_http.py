@@ -285,3 +285,15 @@ def test_a_long_address_in_an_error_is_clipped_after_160_characters(replay):
             http.get(exact + "bc")
     assert str(fits.value) == f"HTTP 404 from {exact}: not here"
     assert str(clipped.value) == f"HTTP 404 from {exact[:159]}…: not here"
+
+
+@pytest.mark.parametrize("send", ["params", "data"])
+def test_a_key_sent_in_a_query_or_a_form_is_hidden_when_the_server_echoes_it_bare(replay, send):
+    key = f"k{send}7f3a9c2e51d8b046"  # unique: values once sent are remembered for the process
+    replay.route("/echo", lambda r: Response(400, f"unknown key {key}; see /docs".encode(), "text/plain"))
+    with client(attempts=1) as http, pytest.raises(SourceError) as error:
+        if send == "params":
+            http.get(f"{replay.url}/echo", params={"api_key": key})
+        else:
+            http.post(f"{replay.url}/echo", data={"api_key": key, "db": "pubmed"})
+    assert "unknown key" in str(error.value) and key not in str(error.value)
