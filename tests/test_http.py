@@ -221,6 +221,9 @@ def test_a_body_of_exactly_the_limit_is_accepted_one_byte_more_is_not(replay):
         with pytest.raises(TooLarge, match="1000-byte limit"):
             http.get(f"{replay.url}/over")
         assert len(http.get(f"{replay.url}/over", max_bytes=2000).content) == 1001
+        assert len(http.post(f"{replay.url}/over", data={"id": "1"}, max_bytes=2000).content) == 1001
+        with pytest.raises(TooLarge, match="500-byte limit"):
+            http.post(f"{replay.url}/exact", data={"id": "1"}, max_bytes=500)
 
 
 def test_a_form_post_arrives_whole(replay):
