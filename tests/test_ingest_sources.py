@@ -330,6 +330,9 @@ def test_a_merge_moves_everything_the_later_half_knew_onto_the_earlier_one(engin
 
     kept = ids["pmid:42"]
     assert set(findings(engine)) == {"pmid:42", "NCT01234567", "pmid:77"}
+    # the paper came with the query's first poll (baseline), the preprint later (announced):
+    # one half was announced, so the merged finding is too
+    assert findings(engine)["pmid:42"].baseline is False
     with session_scope(engine, write=False) as session:
         assert {(i.scheme, i.value) for i in session.exec(select(Identifier).where(Identifier.finding_id == kept))} \
             == {("pmid", "42"), ("doi", "10.1/x"), ("pmcid", "PMC9")}
