@@ -406,6 +406,12 @@ def test_how_comparators_and_windows_are_written(text, concept, section, facts, 
      ("fits", "TACE not as the only treatment", "不能仅接受过TACE")),
     ("TACE not as the sole form of previous treatment", "prior_locoregional", "inclusion", {},
      ("ask", "TACE not as the only treatment", "不能仅接受过TACE")),
+    ("TACE not as the sole form of previous treatment", "prior_locoregional", "inclusion",
+     {"prior_treatments": [], "progressed_after": []},
+     ("ask", "TACE not as the only treatment", "不能仅接受过TACE")),       # no treatment listed at all
+    # a bare window in the exclusion list is "within": a TACE in 2021 passes it
+    ("Prior TACE 4 weeks before the first dose", "prior_locoregional", "exclusion", {},
+     ("fits", "no TACE within 28 days", "28天内未接受TACE")),
 ])
 def test_ranges_levels_stops_and_exceptions(text, concept, section, facts, expected):
     assert reasons(text, concept, section, **facts) == [expected]
