@@ -19,12 +19,12 @@ from sqlalchemy.engine import Engine
 
 from pipeline.config import Searches
 from pipeline.events import Progress, ProgressEvent, Stage, ignore, source_failure
-from pipeline.judge import Judges, judge_findings, rejudge_if_changed
+from pipeline.judge import Fresh, Judges, judge_findings, rejudge_if_changed
 from pipeline.tagging import Tagger
 from sources.http import SourceError, redact
 from sources.records import ParsedPage, Record
 from store.db import StoreError, session_scope, utcnow
-from store.ingest import BatchResult, Inserted, ingest_batch, ingest_records
+from store.ingest import BatchResult, ingest_batch, ingest_records
 from store.models import PollRun
 from store.state import commit_batch, get_state, in_baseline, record_failure, set_warnings
 from store.stories import assign_stories
@@ -157,12 +157,12 @@ def _error(fetched: Fetch) -> str | None:
 def _store_whole(task: Task, fetched: Fetch, context: TaskContext) -> BatchResult:
     """Store what the task fetched together with its cursor, in one transaction."""
     _tag(task, () if fetched.tagged else fetched.records, context)
-    inserted: Inserted = {}
+    fresh = Fresh()
     with session_scope(context.engine) as session:
         result = ingest_batch(session, fetched.records, source=task.source, query=task.query,
                               seen_at=context.run_started, cursor=fetched.cursor,
-                              error=_error(fetched), inserted=inserted)
-        _judge(session, result.touched, context, inserted)
+                              error=_error(fetched), inserted=fresh)
+        _judge(session, result.touched, context, fresh)
         _finish(session, task, fetched, context)
     return result
 
@@ -177,10 +177,10 @@ def _store_pages(task: Task, fetched: Fetch, baseline: bool, context: TaskContex
         known.update(r.key for r in records)
         _tag(task, records, context)
         with session_scope(context.engine) as session:
-            before, inserted = set(result.touched), {}
+            before, fresh = set(result.touched), Fresh()
             ingest_records(session, records, seen_at=context.run_started, baseline=baseline,
-                           result=result, inserted=inserted)
-            _judge(session, result.touched - before, context, inserted)
+                           result=result, inserted=fresh)
+            _judge(session, result.touched - before, context, fresh)
         fetched.skipped.extend(page.skipped)
         fetched.errors.extend([page.error] if page.error else [])
         fetched.warnings.extend(w for w in page.warnings if w not in fetched.warnings)
@@ -194,11 +194,11 @@ def _store_pages(task: Task, fetched: Fetch, baseline: bool, context: TaskContex
     return result
 
 
-def _judge(session: Any, finding_ids: set[int], context: TaskContext, inserted: Inserted) -> None:
+def _judge(session: Any, finding_ids: set[int], context: TaskContext, fresh: Fresh) -> None:
     """Judge the findings a batch touched, in its transaction (relevance, eligibility); those
     it inserted from a Record are judged from that Record."""
     if context.judges is not None:
-        judge_findings(session, finding_ids, context.judges, now=context.run_started, records=inserted)
+        judge_findings(session, finding_ids, context.judges, now=context.run_started, fresh=fresh)
 
 
 def _finish(session: Any, task: Task, fetched: Fetch, context: TaskContext) -> None:

@@ -79,6 +79,7 @@ class _Row:
     details: dict[str, Any]
     facts: dict[str, Any]
     verdict: str | None
+    topics: Mapping[str, Sequence[str]] | None = None  # None: read from the store
 
 
 # Read with the driver, not the ORM (building ORM rows cost more than judging them), and only
@@ -99,29 +100,42 @@ def _select(screening: bool) -> str:
 _TOPICS = "SELECT finding_id, topic, terms FROM topicmatch WHERE finding_id IN ({marks})"
 
 
+class Fresh:
+    """store.ingest.Inserted for the judges: the findings a batch inserted whole from one
+    Record each, as the judges read them. Judged from these, not read back: they hold the
+    stored values, and such a finding has no topic but the Record's, no change, no verdict yet,
+    and no digest carried it. Kept slim (a batch's whole Records cost more to keep than to
+    read back)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, _Row] = {}
+
+    def add(self, finding_id: int, record: Record) -> None:
+        self.rows[finding_id] = _from_record(finding_id, record)
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+
 def judge_findings(session: Session, finding_ids: Iterable[int], judges: Judges, *, now: datetime,
-                   records: Mapping[int, Record] | None = None) -> int:
+                   fresh: Fresh | None = None) -> int:
     """Judge these findings (placeholders are skipped) and write the judgements back; the
-    caller commits. `records`: those of them this transaction inserted whole from one Record
-    each and wrote nothing else to (store.ingest.Inserted), judged from the Record rather than
-    read back (it holds the same values, and such a finding has no topic but the Record's, no
-    change, no verdict yet, and no digest carried it). Returns how many were judged."""
+    caller commits. Those in `fresh` are judged from it. Returns how many were judged."""
     session.flush()  # the rows are read with the driver, which sees only what was flushed
     ids = sorted(set(finding_ids))
     judged = 0
     for start in range(0, len(ids), CHUNK):
-        judged += _judge_chunk(session, ids[start:start + CHUNK], judges, now, records or {})
+        judged += _judge_chunk(session, ids[start:start + CHUNK], judges, now, fresh.rows if fresh else {})
     return judged
 
 
 def _judge_chunk(session: Session, ids: list[int], judges: Judges, now: datetime,
-                 records: Mapping[int, Record]) -> int:
-    stored = [i for i in ids if i not in records]
-    rows = _read(session, stored, judges) + [_from_record(i, records[i]) for i in ids if i in records]
+                 fresh: Mapping[int, _Row]) -> int:
+    stored = [i for i in ids if i not in fresh]
+    rows = _read(session, stored, judges) + [fresh[i] for i in ids if i in fresh]
     if not rows:
         return 0
     topics, changes, carried = _stored_context(session, stored, now)
-    topics.update((i, records[i].topics) for i in ids if i in records)
     updates = []
     for row in rows:
         eligibility = _screen(row, judges, now.date())
@@ -130,7 +144,8 @@ def _judge_chunk(session: Session, ids: list[int], judges: Judges, now: datetime
             change = _verdict_change(row, verdict, now)
             session.add(change)
             changes[row.id].append(ChangeFact(change.field, change.new, change.significance, now.date()))
-        facts = RelevanceFacts.build(**row.facts, details=row.details, topics=topics.get(row.id, {}),
+        facts = RelevanceFacts.build(**row.facts, details=row.details,
+                                     topics=topics.get(row.id, {}) if row.topics is None else row.topics,
                                      eligibility=verdict, carried=row.id in carried,
                                      changes=changes.get(row.id, ()))
         updates.append(_update(row.id, score(facts, judges.relevance, today=now.date()), eligibility))
@@ -146,12 +161,15 @@ def _read(session: Session, ids: list[int], judges: Judges) -> list[_Row]:
 
 
 def _from_record(finding_id: int, record: Record) -> _Row:
-    """A finding just inserted from `record`, as the store holds it (store.upsert.fill)."""
+    """A finding just inserted from `record`, as the store holds it (store.upsert.fill) and
+    _read reads it: a trial's whole details (its criteria), else the keys relevance reads."""
     fields = {"kind": record.kind, "title": record.title, "title_alt": record.title_alt,
               "summary": record.summary, "evidence": record.evidence, "status": record.status,
               "phases": record.phases, "published": record.published,
               "watched_sites": record.watched_sites}
-    return _Row(finding_id, record.kind, record.details, fields, None)
+    details = record.details if record.kind == "trial" else \
+        {key: record.details[key] for key in DETAIL_KEYS if key in record.details}
+    return _Row(finding_id, record.kind, details, fields, None, record.topics)
 
 
 def _stored_context(session: Session, ids: list[int], now: datetime) -> tuple[
@@ -234,7 +252,7 @@ def _carried(session: Session, ids: list[int]) -> set[int]:
 
 
 def _update(finding_id: int, relevance: Any, eligibility: Verdict | None) -> tuple[Any, ...]:
-    why = "[" + ", ".join(map(_why_json, relevance.why)) + "]"  # json.dumps of the list, a reason at a time
+    why = "[" + ", ".join([_why_json(w.en, w.zh) for w in relevance.why]) + "]"  # json.dumps of the list
     if eligibility is None:
         return relevance.score, why, finding_id
     return (relevance.score, why, json.dumps(eligibility.to_json(), ensure_ascii=False),
@@ -242,9 +260,9 @@ def _update(finding_id: int, relevance: Any, eligibility: Verdict | None) -> tup
 
 
 @lru_cache(maxsize=4096)
-def _why_json(why: Why) -> str:
-    """One reason as JSON; most recur from finding to finding ("HCC paper", "review")."""
-    return json.dumps(why.to_json(), ensure_ascii=False)
+def _why_json(en: str, zh: str) -> str:
+    """One reason (Why) as JSON; most recur from finding to finding ("HCC paper", "review")."""
+    return json.dumps(Why(en, zh).to_json(), ensure_ascii=False)
 
 
 def _write(session: Session, updates: list[tuple[Any, ...]]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
@@ -49,9 +49,15 @@ class BatchResult:
                 "unchanged": self.unchanged, "changes": self.changes, "skipped": len(self.skipped)}
 
 
-# Findings a call inserted whole from one Record each (by id), with nothing else written to
-# them since: no change, no merge. A judge reads them from the Record, not back from the store.
-Inserted = dict[int, Record]
+class Inserted(Protocol):
+    """Told of each finding a call inserts whole from one Record, and cleared when a later
+    write of the call may have changed any of them (an upsert may merge or delete): what it
+    holds then describes findings exactly as stored, with no change or merge of their own.
+    (A judge reads them from the Record instead of back from the store.)"""
+
+    def add(self, finding_id: int, record: Record) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 def ingest_batch(session: Session, records: Iterable[Record], *, source: str, query: str,
@@ -60,7 +66,7 @@ def ingest_batch(session: Session, records: Iterable[Record], *, source: str, qu
     """Store one (source, query) batch and, in the same transaction, its new cursor and a
     success mark. With `error` (part of the fetch failed) what arrived is stored, but the cursor
     stays and the failure counts as one more in a row. The caller commits; nothing here is
-    visible until it does. `inserted`, if given, is filled (see Inserted)."""
+    visible until it does. `inserted`, if given, is told what was inserted."""
     result = BatchResult()
     state = get_state(session, source=source, query=query)
     ingest_records(session, records, seen_at=seen_at, baseline=in_baseline(state), result=result,
@@ -73,10 +79,10 @@ def ingest_batch(session: Session, records: Iterable[Record], *, source: str, qu
 def ingest_records(session: Session, records: Iterable[Record], *, seen_at: datetime,
                    baseline: bool, result: BatchResult, inserted: Inserted | None = None) -> None:
     """Store records without touching any cursor (one page of a task whose cursor commits
-    after its last page), counting them on `result`; `inserted`, if given, is filled."""
+    after its last page), counting them on `result`; `inserted`, if given, is told what was
+    inserted."""
     for chunk in chunks(records, CHUNK):
-        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline,
-                      inserted={} if inserted is None else inserted)
+        _ingest_chunk(session, chunk, seen_at, result, baseline=baseline, inserted=inserted)
 
 
 def _count(result: BatchResult, outcome: Outcome) -> None:
@@ -85,7 +91,7 @@ def _count(result: BatchResult, outcome: Outcome) -> None:
 
 
 def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, result: BatchResult, *,
-                  baseline: bool, inserted: Inserted) -> None:
+                  baseline: bool, inserted: Inserted | None) -> None:
     """Wholly new records are inserted together; unchanged ones are counted without a write;
     everything else (merges, updates, placeholders) goes through upsert_record one by one.
     What the store knew is read again only before a record whose identifiers (or findings)
@@ -111,7 +117,8 @@ def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, resu
             _insert_fresh(session, fresh, seen_at, result, baseline=baseline, inserted=inserted)
             fresh = []
             outcome = upsert_record(session, record, seen_at=seen_at, baseline=baseline)
-            inserted.clear()  # the upsert may have merged into (or deleted) any of them
+            if inserted is not None:
+                inserted.clear()  # the upsert may have merged into (or deleted) any of them
             _count(result, outcome)
             result.touched.add(outcome.finding.id)
             touched.add(known, record, pairs, outcome.finding.id)
@@ -119,7 +126,7 @@ def _ingest_chunk(session: Session, chunk: list[Record], seen_at: datetime, resu
 
 
 def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: datetime,
-                  result: BatchResult, *, baseline: bool, inserted: Inserted) -> None:
+                  result: BatchResult, *, baseline: bool, inserted: Inserted | None) -> None:
     """Insert findings no identifier of which is stored yet, in a few multi-row statements."""
     if not fresh:
         return
@@ -141,9 +148,10 @@ def _insert_fresh(session: Session, fresh: list[tuple[Record, str]], seen_at: da
     for (record, _), fid in zip(fresh, finding_ids, strict=True):
         if link_targets(record):
             link_mentions(session, session.get(Finding, fid), record, seen_at)
+        if inserted is not None:
+            inserted.add(fid, record)
     result.new += len(fresh)
     result.touched.update(finding_ids)
-    inserted.update(zip(finding_ids, (record for record, _ in fresh), strict=True))
 
 
 def _finding_row(record: Record, seen_at: datetime, digest: str, baseline: bool) -> dict[str, Any]:

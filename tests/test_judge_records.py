@@ -15,7 +15,7 @@ from conftest import FIXTURES, fixture_bytes
 from sqlmodel import select
 
 from hccwatch.watchlist import load_watchlist
-from pipeline.judge import judge_findings
+from pipeline.judge import Fresh, judge_findings
 from pipeline.tagging import Tagger
 from replay.server import studies_from_recordings
 from sources import europepmc, pubmed_parse
@@ -73,11 +73,11 @@ def test_a_finding_judged_from_its_record_is_judged_as_when_read_back(tmp_path, 
     batch = [tagger.tag(r, found_by="hcc", query="hcc") for r in _distinct(records())]
     assert len(batch) >= 5
     engine = open_engine(str(tmp_path / "store.sqlite3"))
-    inserted: dict = {}
+    fresh = Fresh()
     with session_scope(engine) as session:
-        result = ingest_batch(session, batch, source=source, query="hcc", seen_at=NOW, inserted=inserted)
-        assert set(inserted) == result.touched and result.new == len(batch)
-        assert judge_findings(session, result.touched, judges, now=NOW, records=inserted) == len(result.touched)
+        result = ingest_batch(session, batch, source=source, query="hcc", seen_at=NOW, inserted=fresh)
+        assert set(fresh.rows) == result.touched and result.new == len(batch)
+        assert judge_findings(session, result.touched, judges, now=NOW, fresh=fresh) == len(result.touched)
     from_records = _judged(engine)
     with session_scope(engine) as session:  # the same findings, read back from the store
         assert judge_findings(session, result.touched, judges, now=NOW) == len(result.touched)
@@ -93,13 +93,13 @@ def test_a_record_written_again_in_the_same_batch_is_read_back(tmp_path):
     first = pubmed_parse.parse_batch(fixture_bytes("pubmed/constructed_before_retraction.xml")).records[0]
     again = dataclasses.replace(first, evidence="retracted", details={**first.details})
     engine = open_engine(str(tmp_path / "store.sqlite3"))
-    inserted: dict = {}
+    fresh = Fresh()
     with session_scope(engine) as session:
         result = ingest_batch(session, [first, again], source="pubmed", query="hcc", seen_at=NOW,
-                              inserted=inserted)
+                              inserted=fresh)
         assert result.new == 1 and len(result.touched) == 1
-        assert inserted == {}  # the second record updated what the first inserted
-        judge_findings(session, result.touched, watchlist.judges(), now=NOW, records=inserted)
+        assert fresh.rows == {}  # the second record updated what the first inserted
+        judge_findings(session, result.touched, watchlist.judges(), now=NOW, fresh=fresh)
     with session_scope(engine, write=False) as session:
         finding = session.exec(select(Finding).where(Finding.placeholder == False)).one()  # noqa: E712
         assert finding.evidence == "retracted" and finding.why[0]["en"] != ""
