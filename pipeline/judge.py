@@ -104,8 +104,8 @@ class Fresh:
     """store.ingest.Inserted for the judges: the findings a batch inserted whole from one
     Record each, as the judges read them. Judged from these, not read back: they hold the
     stored values, and such a finding has no topic but the Record's, no change, no verdict yet,
-    and no digest carried it. Kept slim (a batch's whole Records cost more to keep than to
-    read back)."""
+    and no digest carried it. Kept slim, and for one page at a time: holding a whole
+    20,000-article batch (Records or rows) costs the ingest more than reading it back."""
 
     def __init__(self) -> None:
         self.rows: dict[int, _Row] = {}
