@@ -110,12 +110,12 @@ def test_a_preprint_takes_the_pmid_key_once_pubmed_names_it(engine):
 
 
 def test_batch_counts_add_up_across_batches():
-    first = BatchResult(fetched=3, new=2, updated=1, unchanged=0, changes=4, skipped=["a"],
+    first = BatchResult(fetched=3, new=2, updated=1, unchanged=1, changes=4, skipped=["a"],
                         errors=["e1"], touched={1, 2})
-    second = BatchResult(fetched=5, new=0, updated=2, unchanged=3, changes=1, skipped=["b", "c"],
+    second = BatchResult(fetched=5, new=1, updated=2, unchanged=3, changes=1, skipped=["b", "c"],
                          errors=["e2"], touched={2, 3})
     first.add(second)
-    assert first.as_dict() == {"fetched": 8, "new": 2, "updated": 3, "unchanged": 3, "changes": 5,
+    assert first.as_dict() == {"fetched": 8, "new": 3, "updated": 3, "unchanged": 4, "changes": 5,
                                "skipped": 3}
     assert (first.errors, first.touched) == (["e1", "e2"], {1, 2, 3})
 
@@ -362,3 +362,23 @@ def test_a_placeholder_merged_with_the_real_paper_takes_everything_the_paper_say
         "preprint", "The real paper", "Its abstract.", "https://pubmed.ncbi.nlm.nih.gov/38000002/",
         "ppublish", "Phase 2", {"journal": "Hepatology"}, True, False)
     assert links(engine) == {("pmid:38000001", "pmid:38000002", "related")}
+
+
+def test_a_mixed_batch_counts_every_new_finding_and_every_change(engine):
+    """New, updated, new again in one batch: the poll summary counts both new findings and
+    the changes of both updated trials."""
+    one, two = (parse_study(_study()), dataclasses.replace(parse_study(_study()), ids={"nct": "NCT09990002"}))
+    store(engine, [one, two])
+    batch = [article("38000001"), dataclasses.replace(one, status="COMPLETED"), article("38000002"),
+             dataclasses.replace(two, status="TERMINATED"), article("38000003")]
+    for record in batch:
+        record.source = "ctgov"
+    result = store(engine, batch, at=LATER)
+    assert (result.fetched, result.new, result.updated, result.changes) == (5, 3, 2, 2)
+
+
+def test_a_new_paper_is_stored_with_empty_lists_not_nothing(engine):
+    store(engine, [article()])
+    stored = findings(engine)["pmid:38000001"]
+    assert (stored.phases, stored.locations, stored.watched_sites, stored.why, stored.details) == (
+        [], [], [], [], {})
