@@ -69,6 +69,9 @@ def test_named_trials_and_papers_wait_as_placeholders_with_their_public_pages(en
     assert links(engine) == {("pmid:38000001", "NCT09990001", "mentions"),
                              ("pmid:38000001", "pmid:38000002", "comment_on"),
                              ("pmid:38000001", "doi:10.1/preprint", "related")}
+    arrived = Record(source="europepmc", kind="preprint", ids={"doi": "10.1/preprint"}, title="The preprint")
+    assert store(engine, [arrived], at=LATER).new == 1  # the placeholder filled, not a second finding
+    assert not findings(engine)["doi:10.1/preprint"].placeholder and len(findings(engine)) == 4
 
 
 def test_a_paper_naming_itself_or_a_trial_twice_makes_one_link(engine):
@@ -316,8 +319,11 @@ def test_a_merge_moves_everything_the_later_half_knew_onto_the_earlier_one(engin
     store(engine, [Record(source="europepmc", kind="article", ids={"pmid": "42"}, title="A paper")])
     store(engine, [preprint], at=T0 + timedelta(days=1))
     store(engine, [dataclasses.replace(preprint, title="A preprint, retitled")], at=T0 + timedelta(days=2))
-    store(engine, [article("77", details={"related": [{"scheme": "doi", "value": "10.1/x"}]})],
-          at=T0 + timedelta(days=2))
+    store(engine, [article("77", details={"related": [{"scheme": "doi", "value": "10.1/x"},
+                                                      {"scheme": "pmid", "value": "42"}]}),
+                   article("78", mentions=["NCT07654321"])], at=T0 + timedelta(days=2))
+    store(engine, [dataclasses.replace(preprint, title="A preprint, retitled", mentions=["NCT01234567", "NCT07654321"],
+                                       details={})], at=T0 + timedelta(days=2, hours=1))
     with session_scope(engine) as session:
         ids = {f.key: f.id for f in session.exec(select(Finding))}
         digest = Digest(period="2026-W47", recipient="family@example.org", subject="s", html="h",
@@ -329,7 +335,8 @@ def test_a_merge_moves_everything_the_later_half_knew_onto_the_earlier_one(engin
     store(engine, [both], at=T0 + timedelta(days=3))
 
     kept = ids["pmid:42"]
-    assert set(findings(engine)) == {"pmid:42", "NCT01234567", "pmid:77"}
+    assert set(findings(engine)) == {"pmid:42", "NCT01234567", "pmid:77", "pmid:78", "NCT07654321"}
+    assert (findings(engine)["pmid:42"].title, findings(engine)["pmid:42"].kind) == ("A paper", "article")
     # the paper came with the query's first poll (baseline), the preprint later (announced):
     # one half was announced, so the merged finding is too
     assert findings(engine)["pmid:42"].baseline is False
@@ -340,7 +347,9 @@ def test_a_merge_moves_everything_the_later_half_knew_onto_the_earlier_one(engin
         assert sorted(r.source for r in session.exec(select(FindingSource).where(
             FindingSource.finding_id == kept))) == ["europepmc", "pubmed"]
         assert [e.finding_id for e in session.exec(select(DigestEntry))] == [kept]
-    assert links(engine) == {("pmid:42", "NCT01234567", "mentions"), ("pmid:77", "pmid:42", "related")}
+    assert links(engine) == {("pmid:42", "NCT01234567", "mentions"), ("pmid:77", "pmid:42", "related"),
+                             ("pmid:42", "NCT07654321", "mentions"),
+                             ("pmid:78", "NCT07654321", "mentions")}
     assert set(topics(engine)) == {("pmid:42", "hcc"), ("pmid:42", "tace")}
 
 
