@@ -611,3 +611,28 @@ def test_a_mail_server_without_recipients_is_refused_naming_the_setting(seeded, 
 def test_a_week_that_starts_right_now_may_be_sent(seeded, mail_settings, watchlist):
     monday = Period(2026, 48, "Asia/Shanghai").start
     assert resolve_period(post(mail_settings, seeded, watchlist), "2026-W48", monday).label == "2026-W48"
+
+
+def test_preparing_a_week_leaves_what_earlier_digests_carried(seeded, mail_settings, inbox, watchlist):
+    """The ledger of what each sent digest carried is what keeps a finding from being
+    announced twice: preparing W47 again after a refusal replaces W47's entries (each once),
+    never W46's."""
+    sent = post(mail_settings, seeded, watchlist)
+    assert make_digest(sent, "2026-W46").ok
+    with session_scope(seeded, write=False) as session:
+        w46 = len(session.exec(select(DigestEntry)).all())
+    assert w46 > 0
+    inbox.refuse = 1
+    assert not make_digest(sent, "2026-W47").ok  # prepared, refused: retried below
+    assert make_digest(sent, "2026-W47").ok
+    with session_scope(seeded, write=False) as session:
+        by_period = {row.period: row.id for row in session.exec(select(Digest))}
+        entries = [e.digest_id for e in session.exec(select(DigestEntry))]
+    assert entries.count(by_period["2026-W46"]) == w46
+    assert entries.count(by_period["2026-W47"]) == len(entries) - w46 == len(set(
+        (e.section, e.finding_id, e.change_id) for e in entries_of_w47(seeded, by_period["2026-W47"])))
+
+
+def entries_of_w47(engine, digest_id: int) -> list[DigestEntry]:
+    with session_scope(engine, write=False) as session:
+        return list(session.exec(select(DigestEntry).where(DigestEntry.digest_id == digest_id)))
