@@ -391,3 +391,27 @@ def test_a_new_paper_is_stored_with_empty_lists_not_nothing(engine):
     stored = findings(engine)["pmid:38000001"]
     assert (stored.phases, stored.locations, stored.watched_sites, stored.why, stored.details) == (
         [], [], [], [], {})
+
+
+def test_an_identifier_written_two_updates_earlier_in_a_batch_is_still_known(engine):
+    """An update adds a PMCID, another update touches a different paper, then a record names
+    only that PMCID: it is the first paper, not a new one."""
+    def paper(**ids):
+        return Record(source="pubmed", kind="article", ids=ids, title="Sintilimab plus IBI305 in HCC")
+
+    store(engine, [paper(pmid="38000002"), paper(pmid="38000003")])
+    batch = [paper(pmid="38000002", pmcid="PMC7000002"), paper(pmid="38000003", doi="10.1/three"),
+             paper(pmcid="PMC7000002")]
+    result = store(engine, batch, at=LATER)
+    assert (result.new, result.fetched) == (0, 3)
+    assert set(findings(engine)) == {"pmid:38000002", "pmid:38000003"}
+
+
+def test_a_merge_keeps_two_links_to_one_trial_with_different_relations(engine):
+    store(engine, [article("42", mentions=["NCT01234567"])])
+    store(engine, [Record(source="europepmc", kind="preprint", ids={"doi": "10.1/x"}, title="A preprint",
+                          details={"related": [{"scheme": "nct", "value": "NCT01234567",
+                                                "relation": "results_of"}]})])
+    store(engine, [Record(source="europepmc", kind="article", ids={"pmid": "42", "doi": "10.1/x"},
+                          title="Sintilimab in HCC")], at=LATER)
+    assert links(engine) == {("pmid:42", "NCT01234567", "mentions"), ("pmid:42", "NCT01234567", "results_of")}
