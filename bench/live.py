@@ -2,7 +2,8 @@
 parse, store, the next efetch fetched while the last is parsed and stored) against the replay
 E-utilities enforcing NCBI's 3 requests/s, in a process of its own, with real-size articles
 cycled from the recordings in tests/fixtures/pubmed (reference lists included). Wall time of
-the poll against the rate-limit floor (requests / 3 s), and the poll's peak memory (VmHWM)."""
+the poll against the rate-limit floor (requests / 3 s), the median of three polls, and the
+polls' peak memory (VmHWM)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -63,7 +65,20 @@ def _serve(count: int, ready: multiprocessing.Queue, done: multiprocessing.Event
         report.put((len(server.requests("/eutils")), handler.rejected))
 
 
-def backfill_rows(count: int) -> list[dict]:
+@dataclass(frozen=True)
+class Poll:
+    elapsed: float
+    cpu: float
+    requests: int
+    rejected: int
+    peak_mb: float
+    stored: int | None
+    returncode: int
+    megabytes: float
+
+
+def poll_once(count: int) -> Poll:
+    """One backfill of `count` articles by a fresh `hccwatch poll` from a fresh replay server."""
     spawn = multiprocessing.get_context("spawn")
     ready, report, done = spawn.Queue(), spawn.Queue(), spawn.Event()
     server = spawn.Process(target=_serve, args=(count, ready, done, report))
@@ -84,18 +99,30 @@ def backfill_rows(count: int) -> list[dict]:
     server.join()
     peak = int(re.search(r"peak_rss_kb (\d+)", polled.stderr).group(1)) / 1024
     stored = re.search(r"(\d+) new", polled.stdout + polled.stderr)
-    floor = requests / 3
-    complete = polled.returncode == 0 and stored is not None and int(stored.group(1)) == count
-    label = f"{count:,}-article PubMed backfill, `hccwatch poll` ({megabytes:.0f} MB of real-size XML, {requests} requests)"
+    return Poll(elapsed, cpu, requests, rejected, peak, int(stored.group(1)) if stored else None,
+                polled.returncode, megabytes)
+
+
+def backfill_rows(count: int, runs: int = 3) -> list[dict]:
+    """The median of `runs` polls (a shared machine's noise moves one poll by 0.1-0.3 s)."""
+    polls = sorted((poll_once(count) for _ in range(runs)), key=lambda p: p.elapsed)
+    median = polls[len(polls) // 2]
+    floor = median.requests / 3
+    complete = all(p.returncode == 0 and p.stored == count for p in polls)
+    times = ", ".join(f"{p.elapsed:.2f}" for p in polls)
+    label = (f"{count:,}-article PubMed backfill, `hccwatch poll` ({median.megabytes:.0f} MB of "
+             f"real-size XML, {median.requests} requests)")
     return [
-        {"benchmark": f"{label}: wall time",
-         "result": f"{elapsed:.1f} s = {elapsed / floor:.2f}x the {floor:.1f} s floor (the poll's "
-                   f"CPU time {cpu:.1f} s, load average {os.getloadavg()[0]:.1f} on "
-                   f"{os.cpu_count()} cores); {stored.group(1) if stored else '?'} stored, "
-                   f"{rejected} answered 429",
-         "target": "<= 1.2x floor, all stored", "ok": elapsed <= 1.2 * floor and complete},
+        {"benchmark": f"{label}: wall time, median of {runs}",
+         "result": f"{median.elapsed:.1f} s = {median.elapsed / floor:.2f}x the {floor:.1f} s floor "
+                   f"(runs: {times} s; the median poll's CPU time {median.cpu:.1f} s, load average "
+                   f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
+                   f"{median.stored if median.stored is not None else '?'} stored, "
+                   f"{sum(p.rejected for p in polls)} answered 429",
+         "target": "<= 1.2x floor, all stored", "ok": median.elapsed <= 1.2 * floor and complete},
         {"benchmark": f"{label}: peak RSS of the poll",
-         "result": f"{peak:.0f} MB", "target": "< 300 MB", "ok": peak < 300},
+         "result": f"{max(p.peak_mb for p in polls):.0f} MB (the largest of {runs})",
+         "target": "< 300 MB", "ok": max(p.peak_mb for p in polls) < 300},
     ]
 
 
@@ -106,7 +133,7 @@ def _children_cpu() -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    return backfill_rows(3_000 if quick else 9_000)
+    return backfill_rows(3_000, runs=1) if quick else backfill_rows(9_000)
 
 
 if __name__ == "__main__":
