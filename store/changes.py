@@ -86,12 +86,16 @@ def site_changes(finding: Finding, record: Record, change: Any) -> list[Change]:
                                   f"{label}: {loc.get('status')}", significance))
     if others_added:
         shown = "; ".join(others_added[:5]) + (" …" if len(others_added) > 5 else "")
-        changes.append(change("sites", f"{len(old)} sites", f"{len(new)} sites (new: {shown})", "site"))
+        changes.append(change("sites", _sites(len(old)), f"{_sites(len(new))} (new: {shown})", "site"))
     removed = [key for key in old if key not in new]
     if removed:
-        changes.append(change("sites_removed", f"{len(removed)} sites no longer listed",
+        changes.append(change("sites_removed", f"{_sites(len(removed))} no longer listed",
                               "; ".join(_site_label(old[k]) for k in removed[:5]), "minor"))
     return changes
+
+
+def _sites(count: int) -> str:
+    return f"{count} site" if count == 1 else f"{count} sites"
 
 
 def site_status_of(change: Change) -> str | None:

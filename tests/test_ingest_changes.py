@@ -66,7 +66,7 @@ def test_sites_opening_and_closing_elsewhere_are_counted_and_named(engine):
     shown = "; ".join(f"Site {n}, City {n}, France" for n in range(5))
     assert changes(engine) == [
         ("sites", "2 sites", f"7 sites (new: {shown} …)", "site"),
-        ("sites_removed", "1 sites no longer listed", "Denver Site, Denver, United States", "minor"),
+        ("sites_removed", "1 site no longer listed", "Denver Site, Denver, United States", "minor"),
     ]
 
 
