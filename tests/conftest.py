@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import hypothesis
 import pytest
 import time_machine
 from pydantic import SecretStr
@@ -30,6 +31,10 @@ from store.db import open_engine
 FIXTURES = Path(__file__).parent / "fixtures"
 TIMESHIFT = Path(__file__).parent / "timeshift"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# No property test is timed: speed goals live in bench/, and a loaded machine must not fail
+# an example for taking over Hypothesis's default 200 ms.
+hypothesis.settings.register_profile("hccwatch", deadline=None)
+hypothesis.settings.load_profile("hccwatch")
 # Monday 2026-11-23 11:00 in Shanghai: ISO week 2026-W47 has just ended.
 FIXED_NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 

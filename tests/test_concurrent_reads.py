@@ -44,6 +44,7 @@ def web_reader(settings, writing: threading.Event, pages: list[int], errors: lis
                 if response.status_code != 200 or "locked" in response.text:
                     errors.append(f"GET {path}: {response.status_code}")
                 pages.append(response.status_code)
+            time.sleep(0.01)  # let the replay server's thread answer the poll (one GIL)
 
 
 def reader(db: str, writing: threading.Event, seen: list[int], errors: list[str]) -> None:
@@ -55,6 +56,7 @@ def reader(db: str, writing: threading.Event, seen: list[int], errors: list[str]
             if not all(whole(item) for item in items):
                 errors.append(f"torn read: {[i['key'] for i in items if not whole(i)]}")
             seen.append(len(items))
+            time.sleep(0.01)  # let the replay server's thread answer the poll (one GIL)
     except OperationalError as error:
         errors.append(str(error))
     finally:
