@@ -7,8 +7,9 @@ import pytest
 from bs4 import BeautifulSoup
 from test_digest_build import HOSTILE_TITLE, TZ, build, seed, send_recorded
 
+from digests.model import Section, WeeklyDigest
 from digests.period import Period
-from digests.render import render_digest
+from digests.render import MAX_BYTES, Rendered, _too_big, known_line, render_digest, subject_line
 
 TITLES = ["Pembrolizumab before transplant", "Pembrolizumab with lenvatinib",
           "Maintenance therapy in melanoma", "Pembrolizumab plus lenvatinib: a phase 3 trial",
@@ -86,7 +87,34 @@ def test_an_empty_week_says_nothing_new_and_which_sources_were_checked(seeded, w
     send_recorded(seeded, watchlist)
     result = rendered(seeded, watchlist, Period(2026, 49, TZ))
     assert result.subject.startswith("hccwatch 2026-W49: 0 trial updates, 0 papers, 0 news")
+    assert result.subject.endswith(" · 本周无新内容")  # what a relative reading Chinese sees
     for body in (BeautifulSoup(result.html, "html.parser").get_text(), result.text):
         assert "Nothing new was found this week" in body
         assert "本周没有新发现" in body
         assert "ctgov: not checked this week; last success 2026-11-18 10:00" in body
+
+
+def week_of(trials: int, papers: int, news: int) -> WeeklyDigest:
+    sections = [Section(id, id, id, [], total) for id, total in
+                (("trials", trials), ("papers", papers), ("news", news))]
+    return WeeklyDigest(Period(2026, 47, TZ), "family@example.org", [], sections, [])
+
+
+def test_a_subject_counts_one_in_the_singular():
+    assert subject_line(week_of(1, 1, 1)).startswith(
+        "hccwatch 2026-W47: 1 trial update, 1 paper, 1 news · ")
+    assert subject_line(week_of(2, 0, 3)).startswith("hccwatch 2026-W47: 2 trial updates, 0 papers")
+
+
+def test_a_starting_point_says_what_was_already_known_in_both_languages():
+    assert known_line({"trials": 1, "papers": 0, "news": 2}) == {
+        "en": "Already known when watching began (stored and searchable, not announced as new): "
+              "1 trial, 2 news stories.",
+        "zh": "开始关注时已有（已存储、可搜索，不作为新内容）：1 项试验，2 条新闻。"}
+    assert known_line({"trials": 3, "papers": 1})["en"].endswith(": 3 trials, 1 paper.")
+    assert known_line({"trials": 0}) is None
+
+
+def test_a_part_of_exactly_the_limit_still_fits():
+    assert not _too_big(Rendered("s", "x" * MAX_BYTES, "t"))
+    assert _too_big(Rendered("s", "x", "页" * (MAX_BYTES // 3 + 1)))  # bytes, not characters
