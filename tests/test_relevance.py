@@ -546,3 +546,14 @@ def test_a_later_phase_ranks_above_an_earlier_one():
 
     assert phased("PHASE3") > phased("PHASE2") > phased("PHASE1") > phased()
     assert phased("PHASE2", "PHASE3") == phased("PHASE3")  # the later phase counts
+
+
+def test_a_paper_whose_chinese_title_names_hcc_is_about_it_and_a_news_date_is_its_own():
+    chinese = Record(source="europepmc", kind="article", ids={"pmid": "1"}, title="A study of outcomes",
+                     title_alt="肝细胞癌患者的结局研究", published="2026-11-20", topics={"hcc": ["肝细胞癌"]})
+    assert "how much it is about HCC is unknown" not in english(judged(chinese))
+    untitled = dataclasses.replace(chinese, title_alt=None)
+    assert "how much it is about HCC is unknown" in english(judged(untitled))
+    news = Record(source="feeds", kind="news", ids={"url": "https://example.org/a"},
+                  title="New drug approved", published="2026-11-20", topics={"hcc": ["x"]})
+    assert "published 2026-11-20" in english(judged(news))
