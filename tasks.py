@@ -3,7 +3,7 @@
 `python3 tasks.py demo|run|web|check|test|bench|lint|mutate [--recheck] [TARGET...]`.
 
 demo, run, web, check and the other hccwatch commands (status, findings, show, search, poll,
-digest, serve, install-service) run `.venv/bin/hccwatch COMMAND ARGS`; test runs pytest,
+digest, serve, install-service, alerts) run `.venv/bin/hccwatch COMMAND ARGS`; test runs pytest,
 bench the benchmarks, lint ruff.
 
 Needs only Python 3.11 and pip. The first call creates .venv and installs the project with
@@ -93,7 +93,7 @@ AT_IMPORT: dict[str, tuple[str, ...]] = {"settings": ("_alias",), "relevance": (
 MUTATE_DIR = ROOT / ".mutate"
 TASKS = {"test", "bench", "lint", "mutate"}
 HCCWATCH_COMMANDS = {"demo", "run", "web", "check", "status", "findings", "show", "search", "poll",
-                     "digest", "serve", "install-service"}
+                     "digest", "serve", "install-service", "alerts"}
 DETECTED = {"killed", "timeout", "caught by type check"}
 
 
