@@ -14,14 +14,15 @@ has them recorded by the next one."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, col, or_, select
 
 from store.changes import site_status_of
-from store.models import Alert, AlertChange, Change, Digest, DigestEntry, Finding
+from store.models import Alert, AlertChange, Change, Finding
+from store.queries import first_carried
 from store.vocab import aware
 
 HORIZON = timedelta(days=7)
@@ -117,26 +118,3 @@ def site_recruits(change: Change, finding: Finding) -> bool:
     if status is None and change.field == "site":
         return finding.status == "RECRUITING"
     return status == "RECRUITING"
-
-
-def first_carried(session: Session, finding_ids: Iterable[int]) -> dict[int, datetime]:
-    """Per finding: when a sent digest first carried it (as new, or one of its changes)."""
-    ids = sorted(set(finding_ids))
-    found: dict[int, datetime] = {}
-    if not ids:
-        return found
-    sent = (Digest.status == "sent", col(Digest.sent_at).is_not(None))
-    direct = (select(DigestEntry.finding_id, func.min(Digest.sent_at))
-              .join(Digest, col(Digest.id) == DigestEntry.digest_id)
-              .where(col(DigestEntry.finding_id).in_(ids), *sent)
-              .group_by(DigestEntry.finding_id))
-    by_change = (select(Change.finding_id, func.min(Digest.sent_at))
-                 .join(DigestEntry, col(DigestEntry.change_id) == Change.id)
-                 .join(Digest, col(Digest.id) == DigestEntry.digest_id)
-                 .where(col(Change.finding_id).in_(ids), *sent)
-                 .group_by(Change.finding_id))
-    for query in (direct, by_change):
-        for finding_id, at in session.exec(query).all():
-            if finding_id is not None and at is not None:
-                found[finding_id] = min(aware(at), found.get(finding_id, aware(at)))
-    return found

@@ -13,11 +13,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import or_, union
+from sqlalchemy import or_
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
@@ -31,7 +31,9 @@ from assess.relevance import (
 )
 from sources.matching import PlaceSpec, watched_sites
 from sources.records import Contact, Location, Record
-from store.models import Change, Digest, DigestEntry, Finding, JudgementState
+from store.models import Change, Finding, JudgementState
+from store.queries import first_carried
+from store.vocab import aware
 
 log = logging.getLogger("hccwatch.judge")
 JUDGE_VERSION = 1  # raise when the rules change: every stored judgement is then made again
@@ -177,7 +179,7 @@ def _stored_context(session: Session, ids: list[int], now: datetime) -> tuple[
     """The stored findings' topics, recent changes, and whether a sent digest carried them."""
     if not ids:
         return {}, defaultdict(list), set()
-    return _topics(session, ids), _changes(session, ids, now), _carried(session, ids)
+    return _topics(session, ids), _changes(session, ids, now), set(first_carried(session, ids))
 
 
 def _fields(row: Sequence[Any]) -> dict[str, Any]:
@@ -241,16 +243,6 @@ def _changes(session: Session, ids: list[int], now: datetime) -> dict[int, list[
     return found
 
 
-def _carried(session: Session, ids: list[int]) -> set[int]:
-    """Findings a sent digest carried, as a finding or through one of their changes."""
-    sent = select(Digest.id).where(Digest.status == "sent")
-    as_finding = select(DigestEntry.finding_id).where(
-        col(DigestEntry.digest_id).in_(sent), col(DigestEntry.finding_id).in_(ids))
-    as_change = select(Change.finding_id).join(DigestEntry, col(DigestEntry.change_id) == Change.id).where(
-        col(DigestEntry.digest_id).in_(sent), col(Change.finding_id).in_(ids))
-    return {row[0] for row in session.execute(union(as_finding, as_change))}
-
-
 def _update(finding_id: int, relevance: Any, eligibility: Verdict | None) -> tuple[Any, ...]:
     why = "[" + ", ".join([_why_json(w.en, w.zh) for w in relevance.why]) + "]"  # json.dumps of the list
     if eligibility is None:
@@ -279,7 +271,7 @@ def rejudge_if_changed(session: Session, judges: Judges, *, now: datetime) -> in
     judgements were made from, or if that was over a week ago. Returns how many were judged."""
     state = session.get(JudgementState, STATE_NAME)
     fresh = state is not None and state.inputs_hash == judges.inputs_hash and \
-        _aware(state.judged_at) > _aware(now) - REJUDGE_EVERY
+        aware(state.judged_at) > aware(now) - REJUDGE_EVERY
     if fresh:
         return 0
     ids = list(session.exec(select(Finding.id).where(Finding.placeholder == False)))  # noqa: E712
@@ -308,8 +300,3 @@ def _location(stored: dict[str, Any]) -> Location:
                 for c in stored.get("contacts") or []]
     return Location(**{k: stored.get(k) for k in ("facility", "city", "state", "country", "status")},
                     contacts=contacts)
-
-
-def _aware(value: datetime) -> datetime:
-    """Stored datetimes come back naive (they are UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

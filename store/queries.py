@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from sources.records import KEY_SCHEMES, parse_key
 from store.db import iso
 from store.models import (
     Change,
     Digest,
+    DigestEntry,
     Finding,
     FindingSource,
     Identifier,
@@ -24,6 +25,7 @@ from store.models import (
     TopicMatch,
 )
 from store.search import ordering, source_clause
+from store.vocab import aware
 
 CHUNK = 500  # ids per IN (...) list
 ELIGIBLE = ("may_fit", "unclear")  # `--eligible`: trials the patient may fit or that need asking
@@ -191,3 +193,26 @@ def stored_ids(session: Session, scheme: str) -> list[str]:
     return list(session.exec(select(Identifier.value).join(Finding, Finding.id == Identifier.finding_id)
                              .where(Identifier.scheme == scheme, Finding.placeholder == False)  # noqa: E712
                              .order_by(Identifier.value)))
+
+
+def first_carried(session: Session, finding_ids: Iterable[int]) -> dict[int, datetime]:
+    """Per finding: when a sent digest first carried it (as new, or one of its changes)."""
+    ids = sorted(set(finding_ids))
+    found: dict[int, datetime] = {}
+    if not ids:
+        return found
+    sent = (Digest.status == "sent", col(Digest.sent_at).is_not(None))
+    direct = (select(DigestEntry.finding_id, func.min(Digest.sent_at))
+              .join(Digest, col(Digest.id) == DigestEntry.digest_id)
+              .where(col(DigestEntry.finding_id).in_(ids), *sent)
+              .group_by(DigestEntry.finding_id))
+    by_change = (select(Change.finding_id, func.min(Digest.sent_at))
+                 .join(DigestEntry, col(DigestEntry.change_id) == Change.id)
+                 .join(Digest, col(Digest.id) == DigestEntry.digest_id)
+                 .where(col(Change.finding_id).in_(ids), *sent)
+                 .group_by(Change.finding_id))
+    for query in (direct, by_change):
+        for finding_id, at in session.exec(query).all():
+            if finding_id is not None and at is not None:
+                found[finding_id] = min(aware(at), found.get(finding_id, aware(at)))
+    return found
