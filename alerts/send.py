@@ -19,7 +19,7 @@ def hand_over(destination: Destination, title: str, body: str, *, timeout: float
 
     plugin = plugin_for(destination.url.get_secret_value())
     if plugin is None:
-        return destination.problem or "Apprise cannot read this URL"
+        return "Apprise cannot read this URL"
     seconds = min(timeout, MAX_TIMEOUT)
     plugin.socket_connect_timeout = plugin.socket_read_timeout = seconds
     with captured() as lines:
