@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import import_module
 from typing import Any
 
@@ -17,7 +17,7 @@ from hccwatch.commands import do_poll, fail_cleanly, findings_table, pass_app
 from hccwatch.terminal import csv_cell, json_text, printable
 from sources.records import KINDS
 from store.db import session_scope
-from store.vocab import FILTER_SOURCES, POLL_SOURCES, SORTS
+from store.vocab import FILTER_SOURCES, POLL_SOURCES, SORTS, aware
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -27,7 +27,7 @@ def parse_since(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"expected a date like 2026-11-01, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return aware(parsed)
 
 
 # Commands in modules of their own, loaded only when they run (or --help lists them): a

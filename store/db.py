@@ -18,6 +18,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401  (registers the tables)
 from store.private import create_private, private_dir
+from store.vocab import aware
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
@@ -91,9 +92,7 @@ def iso(value: datetime | None) -> str | None:
     """`2026-11-23T08:00:00Z` (naive values are taken as UTC)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def database_url(db: str) -> str:

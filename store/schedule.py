@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from store.models import PollRun
+from store.vocab import aware
 
 POLL_EVERY = timedelta(hours=6)
 # The interval's marks count from here, as in prefect.yaml: 00:30, 06:30, 12:30 and 18:30 in
@@ -38,7 +39,7 @@ def last_poll_finished(session: Session) -> datetime | None:
     """When the last poll that ran to its end finished (UTC), or None."""
     finished = session.exec(select(PollRun.finished_at).where(col(PollRun.finished_at).is_not(None))
                             .order_by(col(PollRun.finished_at).desc())).first()
-    return finished if finished is None or finished.tzinfo else finished.replace(tzinfo=UTC)
+    return None if finished is None else aware(finished)
 
 
 def polled_recently(session: Session, now: datetime) -> datetime | None:

@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz
 from sqlalchemy import and_, or_
@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from sources.records import find_nct_ids
 from store.db import iso
 from store.models import Finding
+from store.vocab import aware
 
 STORY_KINDS = ("news",)
 WINDOW = timedelta(days=3)
@@ -93,8 +94,7 @@ def _when(finding: Finding) -> datetime:
             return datetime.fromisoformat(finding.published.replace("Z", "+00:00"))
         except ValueError:
             pass
-    seen = finding.first_seen_at
-    return seen if seen.tzinfo else seen.replace(tzinfo=UTC)
+    return aware(finding.first_seen_at)
 
 
 def assign_stories(session: Session) -> int:
