@@ -11,9 +11,9 @@ every dependency pinned by constraints.txt; later calls reuse it (reinstalling w
 pyproject.toml or constraints.txt changed).
 
 `mutate` runs mutmut, offline, over the modules where a silent change hurts the family most
-(TARGETS below: the HTTP client, ingest, the digest, web security, settings, eligibility,
-relevance), one target at a time and niced, each against only the test files that exercise it,
-and prints per target the mutants killed, survived and with no covering test, the score and
+(TARGETS below: the HTTP client, ingest, the digest, web security, settings, eligibility with
+its rules modules scales, disease and history each a target of its own, relevance), one
+target at a time and niced, each against only the test files that exercise it, and prints per target the mutants killed, survived and with no covering test, the score and
 the duration. The survivors' diffs go to .mutate/TARGET/survivors.txt. `mutate --recheck
 TARGET` runs only the last run's survivors again against the current tests.
 """
@@ -61,6 +61,8 @@ def ensure_venv() -> None:
 
 
 INGEST_TESTS = ("tests/test_ingest.py", "tests/test_ingest_changes.py", "tests/test_ingest_sources.py")
+ELIGIBILITY_TESTS = ("tests/test_eligibility_rules.py", "tests/test_eligibility_verdict.py",
+                     "tests/test_criteria_split.py", "tests/test_profile.py")
 # target -> (modules mutated, test files that exercise them)
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "http": (("sources/http.py",), ("tests/test_http.py", "tests/test_hostile.py")),
@@ -76,10 +78,13 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "tests/test_digest_volume.py")),
     "web": (("web/security.py",), ("tests/test_web_security.py",)),
     "settings": (("hccwatch/settings.py",), ("tests/test_settings.py",)),
+    # eligibility: the verdict, profile and reading machinery together, and each rules module
+    # alone (each is 800+ mutants), so one can be run and rechecked without the others
     "eligibility": (("assess/eligibility.py", "assess/criteria.py", "assess/profile.py",
-                     "assess/reading.py", "assess/scales.py", "assess/disease.py", "assess/history.py"),
-                    ("tests/test_eligibility_rules.py", "tests/test_eligibility_verdict.py",
-                     "tests/test_criteria_split.py", "tests/test_profile.py")),
+                     "assess/reading.py"), ELIGIBILITY_TESTS),
+    "eligibility-scales": (("assess/scales.py",), ELIGIBILITY_TESTS),
+    "eligibility-disease": (("assess/disease.py",), ELIGIBILITY_TESTS),
+    "eligibility-history": (("assess/history.py",), ELIGIBILITY_TESTS),
     # pipeline/judge.py is left out: its tests (tests/test_judge.py) poll and render through
     # the command, 5-26 s each, which would make the run take hours here
     "relevance": (("assess/relevance.py",), ("tests/test_relevance.py",)),
