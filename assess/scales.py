@@ -41,7 +41,9 @@ _CP_STOP = fast(r"[;.]\s|\b(?:ecog|bclc|performance|platelet|bilirubin|albumin|i
 _CP_CLASS = fast(r"(?<![a-z])([abc])(?:\s*级)?\s*(\d{1,2})?(?![a-z])")
 _CP_COMPARE = fast(r"(<=|>=|<|>)\s*(?:class\s*|grade\s*)?([abc]?)\s*(\d{1,2})?")
 _CP_RANGE = fast(r"(?<![a-z\d])([abc]?)(\d{1,2})\s*(?:-|to|至|~)\s*([abc]?)(\d{1,2})(?!\d)")
-_CP_SCORES = fast(r"(?:score|points?|评分|分)\D{0,10}?(\d{1,2})(?:\s*(?:or|and|,)\s*(\d{1,2}))?|(\d{1,2})\s*(?:points?|分)")
+# "评分5或6分", "5 or 6 points": every number of the list counts, not only the one before "points"
+_CP_SCORES = fast(r"(?:score|points?|评分|分)\D{0,10}?(\d{1,2})(?:\s*(?:or|and|,)\s*(\d{1,2}))?"
+                  r"|(\d{1,2})(?:\s*(?:or|and|,|或)\s*(\d{1,2}))?\s*(?:points?|分)")
 _WORSE = fast(r"^\s*(?:points?|分|级)?\s*(?:or|and|及)\s*(?:worse|higher|above|greater|more|以上)")
 _ECOG_GATE = gate("ecog eastern performance ps", "体能状态 体力状况")
 _ECOG_TRIGGER = fast(r"\becog\b|eastern (?:co-?operative|clinical|oncology) [a-z ]*group|"

@@ -155,6 +155,110 @@ def test_bclc(text, bclc, expected):
     assert effects(text, "bclc", **facts) == [expected]
 
 
+def screened(text: str, section: str = "inclusion", **facts):
+    """The whole pre-screen of a trial with this one criterion (verdict, reasons, questions)."""
+    heading = "Inclusion Criteria" if section == "inclusion" else "Exclusion Criteria"
+    patient = patient_from_table({**PATIENT, **facts})
+    return screen({"eligibility_criteria": f"{heading}:\n\n* {text}"}, patient, today=TODAY)
+
+
+@pytest.mark.parametrize(("text", "section", "facts", "expected"), [
+    # bug found by the mutation run: only the number before "points" was read, so an A5 patient
+    # was excluded from a trial for "Child-Pugh 5 or 6 points"
+    ("Child-Pugh 5 or 6 points", "inclusion", {"child_pugh": "A5"}, ("fits", "Child-Pugh A", "Child-Pugh A")),
+    ("Child-Pugh 5 or 6 points", "inclusion", {"child_pugh": "B7"}, ("excludes", "Child-Pugh A", "Child-Pugh A")),
+    ("Child-Pugh评分5或6分", "inclusion", {"child_pugh": "A5"}, ("fits", "Child-Pugh A", "Child-Pugh A")),
+    # a Child-Pugh B trial named by its scores: the range starts at 7
+    ("Child-Pugh B (score 7-9)", "inclusion", {"child_pugh": "A6"}, ("excludes", "Child-Pugh B", "Child-Pugh B")),
+    # "≥ B" by class letter: from B7, not from B9
+    ("Child-Pugh ≥ B", "exclusion", {"child_pugh": "B7"}, ("excludes", "Child-Pugh A", "Child-Pugh A")),
+    ("Child-Pugh ≥ B", "exclusion", {"child_pugh": "A6"}, ("fits", "Child-Pugh A", "Child-Pugh A")),
+    # the search for values stops at the next concept: "ECOG 0-1" is not Child-Pugh 0-1
+    ("Child-Pugh A and ECOG 0-1", "inclusion", {"child_pugh": "B7", "ecog": 0},
+     ("excludes", "Child-Pugh A", "Child-Pugh A")),
+    # the words before the trigger are read from the last comma on ("ECOG 0-1" is another criterion)
+    ("Grade A or B Child-Pugh score", "inclusion", {"child_pugh": "A5"},
+     ("fits", "Child-Pugh A or B", "Child-Pugh A或B")),
+    ("ECOG 0-1, Grade A or B Child-Pugh score", "inclusion", {"child_pugh": "C10", "ecog": 0},
+     ("excludes", "Child-Pugh A or B", "Child-Pugh A或B")),
+    # a lost "≤" before a class and score is not guessed
+    ("Child-Pugh = B7", "inclusion", {"child_pugh": "B7"}, ("unread", "not read", "未能自动判断")),
+])
+def test_child_pugh_readings_a_person_can_check(text, section, facts, expected):
+    assert reasons(text, "child_pugh", section, **facts) == [expected]
+
+
+@pytest.mark.parametrize(("text", "section", "facts", "expected"), [
+    ("ECOG 1-2", "inclusion", {"ecog": 0}, [("excludes", "ECOG 1-2", "ECOG 1-2")]),    # from 1, not 0
+    ("ECOG 1-2", "inclusion", {"ecog": 2}, [("fits", "ECOG 1-2", "ECOG 1-2")]),
+    ("Child-Pugh A and ECOG 0-1", "inclusion", {"child_pugh": "A5", "ecog": 2},
+     [("excludes", "ECOG 0-1", "ECOG 0-1")]),
+    # the Karnofsky scale is not ECOG: "performance status" next to it is not read as ECOG
+    ("Karnofsky performance status (KPS) >= 70", "inclusion", {"ecog": 1}, []),
+    ("ECOG = 1", "inclusion", {"ecog": 1}, [("unread", "not read", "未能自动判断")]),   # a lost "≤"
+])
+def test_ecog_readings_a_person_can_check(text, section, facts, expected):
+    assert reasons(text, "ecog", section, **facts) == expected
+
+
+@pytest.mark.parametrize(("text", "section", "birth_year", "expected"), [
+    # in the exclusion list the requirement shown is the ages allowed
+    ("Age < 18 or >= 80 years.", "exclusion", 1960, [("fits", "age 18-79", "年龄18-79岁")]),
+    ("age > 75 years old", "exclusion", 1945, [("excludes", "age 0-75", "年龄0-75岁")]),
+    # "child-bearing age" is not the patient's age, and an age named without a number is not read
+    ("Women of child-bearing age must have a negative pregnancy test within 7 days", "inclusion", 1960, []),
+    ("Patients of legal age", "inclusion", 1960, []),
+])
+def test_age_readings_a_person_can_check(text, section, birth_year, expected):
+    assert reasons(text, "age", section, birth_year=birth_year) == expected
+
+
+@pytest.mark.parametrize(("minimum", "maximum", "expected"), [
+    ("18 Years", None, "likely_excluded"),                    # a 14-year-old: below the minimum alone
+    (None, "900 Months", "may_fit"), (None, "3900 Weeks", "may_fit"), (None, "27375 Days", "may_fit"),
+])
+def test_structured_age_limits_in_each_unit(minimum, maximum, expected):
+    """The registry's limits: 900 months, 3,900 weeks and 27,375 days are each 75 years, so a
+    patient of 74 or 75 fits; a minimum of 18 years alone still excludes a child."""
+    born = 2012 if minimum else 1951
+    details = {"eligibility_criteria": None, "minimum_age": minimum, "maximum_age": maximum}
+    result = screen(details, patient_from_table({**PATIENT, "birth_year": born}), today=TODAY)
+    assert [(r.concept, r.effect, r.quote) for r in result.reasons] == [
+        ("age", "excludes" if expected == "likely_excluded" else "fits",
+         f"Minimum age: {minimum}" if minimum else f"Maximum age: {maximum}")]
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    # the stage list stops at the next concept: "Child-Pugh A" is not BCLC A
+    ("Advanced HCC, BCLC stage C with Child-Pugh A liver function", {"bclc": "A", "child_pugh": "A5"},
+     [("excludes", "BCLC C", "BCLC C期")]),
+    ("Advanced HCC, BCLC stage", {"bclc": "C"}, [("unread", "not read", "未能自动判断")]),
+])
+def test_bclc_readings_a_person_can_check(text, facts, expected):
+    assert reasons(text, "bclc", **facts) == expected
+
+
+def test_a_bclc_sub_stage_is_asked_about():
+    result = screened("BCLC stage B2", bclc="B")
+    assert [(r.concept, r.effect, r.why, r.why_zh) for r in result.reasons] == [("bclc", "ask", "BCLC B", "BCLC B期")]
+    assert (result.questions, result.questions_zh) == (("Which BCLC sub-stage applies?",), ("属于BCLC哪个亚期？",))
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    # a stage that fits satisfies the clause: the other alternative's exclusion is dropped
+    ("Macrovascular invasion or BCLC stage C", {"vascular_invasion": False, "bclc": "C"},
+     ("may_fit", [("bclc", "fits")])),
+    # a stage unread or a sub-stage unknown: the other alternative's exclusion becomes a question
+    ("Portal vein invasion or advanced BCLC stage", {"vascular_invasion": False, "bclc": "C"},
+     ("unclear", [("vascular_invasion", "ask"), ("bclc", "unread")])),
+    ("Portal vein invasion or BCLC stage B2", {"vascular_invasion": False, "bclc": "B"},
+     ("unclear", [("vascular_invasion", "ask"), ("bclc", "ask")])),
+])
+def test_a_bclc_stage_is_one_alternative_of_an_or(text, facts, expected):
+    result = screened(text, **facts)
+    assert (result.verdict, [(r.concept, r.effect) for r in result.reasons]) == expected
+
+
 def test_prior_systemic_negation_required_and_allowed():
     assert effects("No prior systemic therapy for HCC (including immunotherapy).", "prior_systemic") == ["fits"]
     assert effects("Have not received any systemic treatment for HCC in the past.", "prior_systemic") == ["fits"]
