@@ -5,12 +5,10 @@ or dropped send leaves the period unsent and retryable."""
 from __future__ import annotations
 
 import email
-import ipaddress
 import json
 import re
 import smtplib
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -22,12 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from bs4 import BeautifulSoup
+from certs import self_signed
 from click.testing import CliRunner
 from conftest import FIXED_NOW
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlmodel import select
 from test_digest_build import FAMILY, W47, W47_AT, paper, seed, store
 
@@ -291,26 +286,6 @@ def test_ssl_against_a_plain_server_fails_with_the_ssl_error(seeded, mail_settin
     assert result.exit_code == 1
     assert f"failed: SMTP 127.0.0.1:{inbox.port}: [SSL" in result.stderr
     assert inbox.messages == []
-
-
-def self_signed(folder: Path) -> ssl.SSLContext:
-    """A server context with a certificate for 127.0.0.1 that no authority signed."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))  # valid whatever the clock
-            .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                       serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return context
 
 
 def test_a_server_whose_certificate_nobody_signed_gets_no_mail(seeded, mail_settings, tmp_path):
