@@ -299,3 +299,108 @@ def test_a_merge_keeps_everything_both_halves_knew(engine):
     assert ("title", "A preprint", "A paper") in changes  # the preprint's history came along
     assert links == [(paper.id, trial.id)]  # its link to the trial too, once
     assert paper.first_seen_at.replace(tzinfo=UTC) == T0  # seen since the preprint was
+
+
+def _quietly(engine, records, *, at):
+    """Store a batch as one page of a poll (no cursor) and return what it did: its counts, the
+    findings it hands to be judged again, those the judge reads from their Records, and how
+    many rows SQLite says it inserted, changed or deleted."""
+    from pipeline.judge import Fresh
+    from store.ingest import BatchResult, ingest_records
+
+    result, fresh = BatchResult(), Fresh()
+    with session_scope(engine) as s:
+        sqlite = s.connection().connection.driver_connection
+        before = sqlite.total_changes
+        ingest_records(s, records, seen_at=at, baseline=False, result=result, inserted=fresh)
+        s.flush()
+        written = sqlite.total_changes - before
+    return result, set(fresh.rows), written
+
+
+def _tagged(records):
+    for record in records:
+        record.topics = {"immunotherapy": ["Keytruda", "pembrolizumab"], "melanoma": ["melanoma"]}
+    return records
+
+
+def _finding_rows(engine):
+    with session_scope(engine, write=False) as s:
+        return sorted((f.key, f.title, f.status, f.last_seen_at, f.content_hash) for f in s.exec(select(Finding)))
+
+
+def test_a_repeat_poll_of_unchanged_records_writes_nothing_and_judges_nothing_again(engine):
+    """Every record as stored (same content, same topics and terms): counted unchanged, no row
+    written, no change event, and no finding handed to the judges (the poll re-scores exactly
+    the findings a batch touched)."""
+    store(engine, _tagged(keytruda()))
+    stored = _finding_rows(engine)
+    result, fresh, written = _quietly(engine, _tagged(keytruda()), at=T0 + timedelta(hours=6))
+    assert (result.fetched, result.unchanged, result.new, result.updated, result.changes) == (3, 3, 0, 0, 0)
+    assert (result.touched, fresh, written) == (set(), set(), 0)
+    assert _finding_rows(engine) == stored  # last_seen_at, content_hash: as they were
+    assert counts(engine)["Change"] == 0
+
+
+def test_a_new_record_among_unchanged_ones_is_the_only_one_judged_and_from_its_record(engine):
+    store(engine, _tagged(keytruda()))
+    new = parse_study(_study())
+    result, fresh, written = _quietly(engine, [new, *_tagged(keytruda())], at=T0 + timedelta(hours=6))
+    with session_scope(engine, write=False) as s:
+        new_id = s.exec(select(Finding.id).where(Finding.key == "NCT09990001")).one()
+    assert (result.new, result.unchanged) == (1, 3)
+    assert result.touched == fresh == {new_id}  # judged from the Record in hand, not read back
+    assert written > 0
+
+
+def test_a_record_changed_in_one_field_is_stored_again_and_judged_again(engine):
+    store(engine, _tagged(keytruda()))
+    again = _tagged(keytruda())
+    again[1].status = "TERMINATED"  # was COMPLETED
+    result, fresh, written = _quietly(engine, again, at=T0 + timedelta(days=7))
+    with session_scope(engine, write=False) as s:
+        changed = s.exec(select(Finding).where(Finding.key == again[1].key)).one()
+        change = s.exec(select(Change)).one()
+    assert (result.unchanged, result.updated, result.changes) == (2, 1, 1)
+    assert result.touched == {changed.id} and fresh == set() and written > 0
+    assert (changed.status, change.old, change.new) == ("TERMINATED", "COMPLETED", "TERMINATED")
+
+
+def test_a_later_record_naming_a_paper_by_another_identifier_is_stored_after_an_earlier_one(engine):
+    """A batch is stored in order, as one upsert after another would store it: a paper updated
+    by its PMID and then sent again by its DOI alone, as PubMed first had it, ends as the DOI
+    record says (not mistaken for unchanged on what the store held before the batch)."""
+    def paper(title, **ids):
+        return Record(source="pubmed", kind="article", ids=ids, title=title)
+
+    store(engine, [paper("Old title", doi="10.1/x")])
+    # Europe PMC names both identifiers: the paper is now known by its PMID too
+    store(engine, [Record(source="europepmc", kind="article", ids={"pmid": "1", "doi": "10.1/x"},
+                          title="Old title")], at=T0 + timedelta(days=1))
+    batch = [paper("New title", pmid="1"), paper("Old title", doi="10.1/x")]
+    result = store(engine, batch, at=T0 + timedelta(days=2))
+    assert (result.updated, result.unchanged, result.changes) == (2, 0, 2)
+    with session_scope(engine, write=False) as s:
+        finding = s.exec(select(Finding)).one()
+        titles = [(c.old, c.new) for c in s.exec(select(Change).where(Change.field == "title").order_by(Change.id))]
+    assert finding.title == "Old title"
+    assert titles == [("Old title", "New title"), ("New title", "Old title")]
+
+
+def test_a_batch_naming_more_than_500_stored_findings_knows_every_unchanged_one(engine):
+    """What a batch's papers already have in the store is read 500 findings at a time: 101
+    papers each found under two identifiers (now merged, 202 findings named) and 299 unchanged
+    ones name 501. The last of them is as unchanged as the others: not written, not judged."""
+    def paper(**ids):
+        return Record(source="pubmed", kind="article", ids=ids, title="Lenvatinib in HCC")
+
+    halves = [paper(pmid=str(1000 + i)) for i in range(101)] + [paper(doi=f"10.1/{i}") for i in range(101)]
+    unchanged = [paper(pmid=str(5000 + i)) for i in range(299)]
+    store(engine, halves + unchanged)  # the unchanged ones stored last: the highest ids
+    merged = [paper(pmid=str(1000 + i), doi=f"10.1/{i}") for i in range(101)]
+    result, fresh, _ = _quietly(engine, merged + unchanged, at=T0 + timedelta(days=1))
+    with session_scope(engine, write=False) as s:
+        keepers = set(s.exec(select(Identifier.finding_id).where(Identifier.scheme == "doi")))
+    assert (result.updated, result.unchanged, result.new) == (101, 299, 0)
+    assert result.touched == keepers and len(keepers) == 101 and fresh == set()
+    assert counts(engine)["Finding"] == 400
