@@ -194,6 +194,11 @@ def test_topic_weight_moves_findings_and_disease_topic_counts_less_by_default():
     assert primary_topic({}, CTX) is None  # a finding no topic matched is filed under none
     # a topic the watchlist no longer names counts as an option: it files before the disease
     assert primary_topic({"hcc": [], "retired-topic": []}, CTX) == "retired-topic"
+    # even against a disease topic of the same weight (one without a weight of its own counts
+    # as much as a retired topic): the tie goes to the retired topic, as to an option
+    unweighted = dataclasses.replace(CTX, topics={"hcc": TopicInfo("hcc", "HCC", disease=True)})
+    assert unweighted.rank("hcc")[0] == unweighted.rank("retired-topic")[0]
+    assert primary_topic({"hcc": [], "retired-topic": []}, unweighted) == "retired-topic"
 
 
 def test_missing_date_abstract_types_and_unknown_topic_rank_by_what_is_known():
@@ -359,6 +364,10 @@ def test_watched_places_with_an_open_site_come_first_and_count_once():
     assert relevance.why[1] == Why("recruiting in Shanghai, Hangzhou", "上海、杭州招募中")
     closed_here = score(trial("RECRUITING", {**SHANGHAI, "status": "COMPLETED"}, HANGZHOU), CTX, today=TODAY)
     assert closed_here.why[1].en == "recruiting in Hangzhou, Shanghai"  # the open Hangzhou site first
+    # an open site followed by a closed one in the same place: the place is still open
+    open_then_closed = score(trial("RECRUITING", SHANGHAI, {**SHANGHAI, "status": "COMPLETED"}, HANGZHOU),
+                             CTX, today=TODAY)
+    assert open_then_closed.why[1] == Why("recruiting in Shanghai, Hangzhou", "上海、杭州招募中")
     nameless = score(trial("RECRUITING", {"place": ""}), CTX, today=TODAY)
     assert nameless.why[1].en == "recruiting"
     assert relevance.score > score(trial("RECRUITING"), CTX, today=TODAY).score
