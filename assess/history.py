@@ -133,7 +133,8 @@ _PROGRESSION = fast(r"progress\w*|refractor\w*|\bfail\w*|resistan\w*|intoleran\w
 _HISTORY_CUE = fast(r"\bprior\b|previous\w*|\breceived?\b|receiving|undergo\w*|underwent|"
                           r"treated (?:with|by)|history of|\bhad\b|\bhave (?:had|been)\b|\bafter\b|following|\bpost|"
                           r"recipient|exposure|already|既往|曾|接受过|之前|治疗后")
-_COUNT = fast(r"(<=|>=|<|>)\s*(\d|one|two|three|four)\s*(?:prior |previous )?(?:lines?|regimens?|"
+# the unit may follow the treatment's name: "> 2 prior TACE sessions"
+_COUNT = fast(r"(<=|>=|<|>)\s*(\d|one|two|three|four)\s*(?:prior |previous )?(?:[a-z][\w-]* )?(?:lines?|regimens?|"
                     r"sessions?|cycles?|courses?|procedures?|times|rounds?)"
                     r"|(\d|one|two|three|four)\s*(?:or more )?(?:prior |previous )?(?:lines?|regimens?)\b")
 # "If ...", "For patients with ...": a condition, not a requirement (only its time window counts).

@@ -528,6 +528,91 @@ def test_systemic_chemotherapy_is_not_a_tace():
                    prior_treatments=recent) == ["ask"]
 
 
+@pytest.mark.parametrize(("text", "section", "treatments", "expected"), [
+    # bug found by the mutation run: "sessions" after the treatment's name was not read as a
+    # count, so "more than 2 prior TACE sessions" excluded a patient who had exactly two
+    ("More than 2 prior TACE sessions", "exclusion", TACE_2021, ("fits", "> 2 prior TACE", "既往TACE>2次")),
+    ("More than 2 prior TACE sessions", "exclusion", [*TACE_2021, {"kind": "tace", "date": "2022-01"}],
+     ("excludes", "> 2 prior TACE", "既往TACE>2次")),
+    ("Received >= 2 TACE procedures", "inclusion", TACE_2021, ("fits", ">= 2 prior TACE", "既往TACE>=2次")),
+])
+def test_sessions_counted_after_the_treatment_name(text, section, treatments, expected):
+    assert reasons(text, "prior_locoregional", section, prior_treatments=treatments) == [expected]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Two prior lines of systemic therapy", ("excludes", ">= 2 prior systemic therapy", "既往系统治疗>=2次")),
+    ("At least two prior lines of systemic therapy", ("excludes", ">= 2 prior systemic therapy", "既往系统治疗>=2次")),
+    ("Fewer than 3 prior lines of systemic therapy", ("fits", "< 3 prior systemic therapy", "既往系统治疗<3次")),
+])
+def test_lines_of_systemic_therapy_counted(text, expected):
+    """The patient has had no systemic therapy: zero lines."""
+    assert reasons(text, "prior_systemic", "inclusion") == [expected]
+
+
+NOTHING_BEFORE = {"prior_treatments": [], "progressed_after": [], "no_prior": [*EVERYTHING_ELSE, "tace", "tare"]}
+
+
+@pytest.mark.parametrize(("facts", "expected"), [
+    # "any anti-cancer treatment" belongs to the concept of the treatment the patient had
+    (NOTHING_BEFORE, ("prior_systemic", "fits")),
+    ({"prior_treatments": [{"kind": "ablation", "date": "2020-01"}], "progressed_after": [],
+      "no_prior": ["systemic", "tace", "tare", "haic", "radiotherapy", "resection", "transplant"]},
+     ("prior_locoregional", "fits")),
+])
+def test_any_treatment_within_a_window_by_the_patients_history(facts, expected):
+    result = screened("Anti-tumour treatment within 4 weeks", "exclusion", **facts)
+    assert [(r.concept, r.effect) for r in result.reasons] == [expected]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # ablation named beside resection (and no TACE) is curative treatment; beside TACE, liver-directed
+    ("Prior hepatic resection or radiofrequency ablation", [("curative_treatment", "ask", "no prior ablation or resection")]),
+    ("Prior radiofrequency ablation", [("prior_locoregional", "ask", "no prior ablation")]),
+    ("Prior TACE, resection or ablation", [("curative_treatment", "ask", "no prior resection"),
+                                           ("prior_locoregional", "excludes", "no prior TACE or ablation")]),
+])
+def test_ablation_is_curative_next_to_resection(text, expected):
+    result = screened(text, "exclusion")
+    assert [(r.concept, r.effect, r.why) for r in result.reasons] == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a plan cue after the treatment: a question about suitability, not a history
+    ("Surgical resection not possible", [("curative_treatment", "ask", "suitability for resection")]),
+    # "newly diagnosed" is a history: nothing before; the patient had TACE
+    ("Newly diagnosed HCC", [("prior_locoregional", "excludes", "no prior anti-cancer treatment of any kind"),
+                             ("diagnosis", "fits", "HCC")]),
+    ("Treatment-naive HCC: no prior TACE or sorafenib",
+     [("prior_locoregional", "excludes", "no prior anti-cancer treatment of any kind"),
+      ("prior_systemic", "fits", "no prior sorafenib")]),
+    # a treatment named with no cue about the patient's history is left unread, never guessed
+    ("TACE combined with lenvatinib", [("prior_locoregional", "unread", "not read"),
+                                       ("prior_systemic", "unread", "not read")]),
+    # a condition without a window, and any treatment with no cue, say nothing
+    ("For patients who received prior TACE, the last session must be completed", []),
+    ("Anti-tumour therapy according to local practice", []),
+    # in a second-line trial, the TACE named is read as history
+    ("Second-line systemic treatment for patients previously treated with TACE",
+     [("prior_systemic", "excludes", "after first-line systemic therapy"), ("prior_locoregional", "fits", "prior TACE")]),
+])
+def test_what_a_treatment_history_clause_says(text, expected):
+    result = screened(text)
+    assert [(r.concept, r.effect, r.why) for r in result.reasons] == expected
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    # chemotherapy named beside another drug class is systemic chemotherapy: a 2021 TACE is not it
+    ("Prior immunotherapy or chemotherapy", {}, "fits"),
+    ("Prior drug therapy with sorafenib", {}, "fits"),
+    # plain "chemotherapy": a HAIC (arterial chemotherapy) may be what is meant, so it is asked
+    ("Prior chemotherapy", {"prior_treatments": [{"kind": "haic", "date": "2025-01"}], "progressed_after": [],
+                            "no_prior": ["systemic", "tace"]}, "ask"),
+])
+def test_which_chemotherapy_a_tace_or_haic_may_be(text, facts, expected):
+    assert effects(text, "prior_systemic", "exclusion", **facts) == [expected]
+
+
 @pytest.mark.parametrize(("text", "concept", "section", "facts", "expected"), [
     ("ECOG =< 1", "ecog", "inclusion", {"ecog": 1}, ("fits", "ECOG 0-1", "ECOG 0-1")),
     ("Age => 18 years", "age", "inclusion", {"birth_year": 1960}, ("fits", "age 18 or over", "年龄18岁以上")),
