@@ -613,6 +613,33 @@ def test_which_chemotherapy_a_tace_or_haic_may_be(text, facts, expected):
     assert effects(text, "prior_systemic", "exclusion", **facts) == [expected]
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # the plan cue comes a few words after the treatment, which is far into the sentence
+    ("Patients with hepatocellular carcinoma whose tumour resection is not possible",
+     [("diagnosis", "fits", "HCC"), ("curative_treatment", "ask", "suitability for resection")]),
+    # a plan cue far before the treatment (more than 60 characters) is about something else
+    ("Patients who are candidates for systemic therapy in the opinion of the investigator and who had "
+     "prior TACE", [("prior_systemic", "ask", "suitability for systemic therapy"),
+                    ("prior_locoregional", "fits", "prior TACE")]),
+])
+def test_how_far_a_plan_cue_reaches(text, expected):
+    result = screened(text)
+    assert [(r.concept, r.effect, r.why) for r in result.reasons] == expected
+
+
+@pytest.mark.parametrize(("today", "dated", "expected"), [
+    (date(2026, 11, 30), "2026-11", "ask"),        # window from 2 Nov: 1 Nov may be before it
+    (date(2026, 11, 28), "2026-10", "ask"),        # window from 31 Oct: the last day of October is in it
+    (date(2024, 3, 28), "2024-02", "ask"),         # window from 29 Feb 2024, a leap day
+    (date(2024, 3, 29), "2024-02", "fits"),        # window from 1 Mar: all of February is before it
+])
+def test_a_treatment_dated_by_month_at_the_edge_of_a_window(today, dated, expected):
+    patient = patient_from_table({**PATIENT, "prior_treatments": [{"kind": "tace", "date": dated}]})
+    result = screen({"eligibility_criteria": "Exclusion Criteria:\n\n* Prior TACE within 4 weeks"}, patient,
+                    today=today)
+    assert [r.effect for r in result.reasons] == [expected]
+
+
 @pytest.mark.parametrize(("text", "concept", "section", "facts", "expected"), [
     ("ECOG =< 1", "ecog", "inclusion", {"ecog": 1}, ("fits", "ECOG 0-1", "ECOG 0-1")),
     ("Age => 18 years", "age", "inclusion", {"birth_year": 1960}, ("fits", "age 18 or over", "年龄18岁以上")),
