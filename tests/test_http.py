@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import tracemalloc
+import uuid
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote_plus
@@ -276,6 +277,20 @@ def test_a_corrupt_or_unknown_compression_is_a_clear_error(replay):
     assert corrupt.value.retriable and not brotli.value.retriable
 
 
+def test_a_mirror_named_by_host_name_is_reached_where_its_name_resolves(replay, feed, monkeypatch):
+    port = int(feed.split(":")[2].split("/")[0])
+
+    def resolver(host, *args, **kwargs):  # knows one name (the system resolver is never asked)
+        if host != "mirror.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with client(attempts=1) as http:
+        fetched = http.get(f"http://mirror.example:{port}/feed.xml")
+    assert fetched.status == 200 and fetched.content.startswith(b"<rss>")
+
+
 def test_an_unreachable_server_and_being_offline_are_told_apart(monkeypatch):
     with socket.socket() as spare:  # a local port nobody listens on
         spare.bind(("127.0.0.1", 0))
@@ -309,7 +324,7 @@ def test_a_long_address_in_an_error_is_clipped_after_160_characters(replay):
 
 @pytest.mark.parametrize("send", ["params", "data"])
 def test_a_key_sent_in_a_query_or_a_form_is_hidden_when_the_server_echoes_it_bare(replay, send):
-    key = f"k{send}7f3a9c2e51d8b046"  # unique: values once sent are remembered for the process
+    key = f"k{send}{uuid.uuid4().hex}"  # new each run: values once sent are remembered for the process
     replay.route("/echo", lambda r: Response(
         400, f"unknown key {key} for db pubmed; write to help@ncbi.example".encode(), "text/plain"))
     with client(attempts=1) as http, pytest.raises(SourceError) as error:
@@ -567,7 +582,7 @@ def test_an_error_answer_is_quoted_up_to_200_bytes(replay):
 
 
 def test_a_short_key_and_one_a_url_escapes_are_hidden_in_either_form(replay):
-    key = "Q7+/=z"  # six characters, the shortest remembered
+    key = uuid.uuid4().hex[:3] + "+/="  # six characters, the shortest remembered; new each run
     replay.route("/echo6", lambda r: Response(
         400, f"bad key {key} ({quote_plus(key)})".encode(), "text/plain"))
     with client(attempts=1) as http, pytest.raises(SourceError) as error:
