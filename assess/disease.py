@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from assess.history import KIND_NAMES, LOCAL
 from assess.profile import Patient
 from assess.reading import EXCLUDES, Clause, Reading, fast, gate, judge, unread, wanted
 
@@ -74,8 +75,6 @@ QUESTIONS = {
     "hcv": ("Has the patient ever had hepatitis C (HCV antibody / HCV RNA)?", "患者是否曾感染丙肝（HCV抗体/HCV RNA）？"),
     "measurable_disease": ("Is there at least one measurable lesion on the latest scan (RECIST or mRECIST)?",
                            "最近的影像上是否有至少一个可测量病灶（RECIST或mRECIST）？"),
-    "measurable_after_tace": ("Is there a measurable lesion that TACE has not treated (or that has grown since)?",
-                              "是否有未经TACE治疗（或TACE后增大）的可测量病灶？"),
 }
 
 
@@ -288,11 +287,24 @@ def read_measurable(clause: Clause, patient: Patient, today: date) -> list[Readi
     if not match or clause.section != "inclusion" or not re.search(r"\bat least\b|>=|\bone\b|\b1\b|must|have|"
                                                                        r"presence|有|至少", clause.low):
         return []
-    had_local = any(t.kind in ("tace", "tare", "haic", "ablation", "radiotherapy")
-                    for t in patient.prior_treatments)
-    question = QUESTIONS["measurable_after_tace" if had_local else "measurable_disease"]
+    local = [t.kind for t in patient.prior_treatments if t.kind in LOCAL]
+    question = _untreated_lesion(local) if local else QUESTIONS["measurable_disease"]
     return [judge("measurable_disease", patient.measurable_disease, True,
                   ("a measurable lesion", "可测量病灶"), question, match.span())]
+
+
+def _untreated_lesion(kinds: Sequence[str]) -> tuple[str, str]:
+    """After liver-directed treatment, a treated lesion may no longer count: the question names
+    the patient's own treatments ("TACE", "TACE, HAIC or ablation"), each once."""
+    names = [KIND_NAMES[kind] for kind in dict.fromkeys(kinds)]
+    english, chinese = (_either([en for en, _ in names], ", ", " or "),
+                        _either([zh for _, zh in names], "、", "或"))
+    return (f"Is there a measurable lesion that {english} has not treated (or that has grown since)?",
+            f"是否有未经{chinese}治疗（或{chinese}后增大）的可测量病灶？")
+
+
+def _either(names: list[str], comma: str, last: str) -> str:
+    return last.join([comma.join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def sex_reading(details: Mapping[str, Any], patient: Patient) -> tuple[Reading, str] | None:

@@ -935,6 +935,27 @@ def test_vascular_invasion_as_named(text, vascular, expected):
     ("Patients must have measurable disease per mRECIST", {},
      ("Is there a measurable lesion that TACE has not treated (or that has grown since)?",
       "是否有未经TACE治疗（或TACE后增大）的可测量病灶？")),
+    # the question names the patient's own liver-directed treatments, each once, never TACE
+    # for a patient who had none
+    ("Patients must have measurable disease per mRECIST",
+     {"prior_treatments": [{"kind": "tare", "date": "2024-03"}], "progressed_after": []},
+     ("Is there a measurable lesion that TARE/Y-90 has not treated (or that has grown since)?",
+      "是否有未经放射栓塞(TARE)治疗（或放射栓塞(TARE)后增大）的可测量病灶？")),
+    ("At least one measurable lesion",
+     {"prior_treatments": [{"kind": "ablation", "date": "2023-01"}, {"kind": "haic", "date": "2024-01"},
+                           {"kind": "radiotherapy", "date": "2024-06"}, {"kind": "ablation", "date": "2025-01"}],
+      "progressed_after": []},
+     ("Is there a measurable lesion that ablation, HAIC or radiotherapy has not treated (or that has grown since)?",
+      "是否有未经消融、HAIC或放疗治疗（或消融、HAIC或放疗后增大）的可测量病灶？")),
+    ("At least one measurable lesion",
+     {"prior_treatments": [{"kind": "tace", "date": "2021-03"}, {"kind": "ablation", "date": "2021-09"}],
+      "progressed_after": []},
+     ("Is there a measurable lesion that TACE or ablation has not treated (or that has grown since)?",
+      "是否有未经TACE或消融治疗（或TACE或消融后增大）的可测量病灶？")),
+    ("At least one measurable lesion",
+     {"prior_treatments": [{"kind": "resection", "date": "2020-01"}], "progressed_after": []},
+     ("Is there at least one measurable lesion on the latest scan (RECIST or mRECIST)?",
+      "最近的影像上是否有至少一个可测量病灶（RECIST或mRECIST）？")),
 ])
 def test_a_measurable_lesion_is_asked_about(text, facts, question):
     result = screened(text, **facts)
