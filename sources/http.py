@@ -165,7 +165,6 @@ class Fetched:
     content: bytes
     headers: Mapping[str, str]
     url: str
-    elapsed: float = 0.0
     attempts: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -255,13 +254,11 @@ class HttpClient:
         raise AssertionError("unreachable")
 
     def _send_once(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> Fetched:
-        started = time.monotonic()
-        _DEADLINE.at = started + self.deadline
+        _DEADLINE.at = time.monotonic() + self.deadline
         try:
             with self._client.stream(method, url, **kwargs) as response:
                 body = read_body(response, max_bytes, redact(url))
-                return Fetched(response.status_code, body, response.headers,
-                               str(response.url), time.monotonic() - started)
+                return Fetched(response.status_code, body, response.headers, str(response.url))
         except httpx.TimeoutException as error:
             if time.monotonic() >= _DEADLINE.at:
                 raise SourceError(f"{redact(url)}: no complete answer within {self.deadline:g} s "
@@ -418,8 +415,7 @@ def user_agent(contact: str | None, *, with_email: bool = False) -> str:
 
 def make_client(*, rate: float, contact: str | None = None, with_email: bool = False,
                 timeout: float = 30.0, retry: RetryPolicy | None = None,
-                max_bytes: int = DEFAULT_MAX_BYTES,
-                transport: httpx.BaseTransport | None = None) -> HttpClient:
+                max_bytes: int = DEFAULT_MAX_BYTES) -> HttpClient:
     """The one way hccwatch builds an HTTP client. `contact` is named in the User-Agent, its
     e-mail address only `with_email` (NCBI asks for one; no other host needs it)."""
     client = keep_deadlines(httpx.Client(
@@ -428,7 +424,6 @@ def make_client(*, rate: float, contact: str | None = None, with_email: bool = F
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=5,
-        transport=transport,
     ))
     return HttpClient(client, rate=rate, retry=retry or RetryPolicy(), max_bytes=max_bytes,
                       deadline=DEADLINE_FACTOR * timeout)

@@ -253,7 +253,7 @@ def test_a_form_post_arrives_whole(replay):
 
 
 def test_an_error_snippet_is_one_readable_line():
-    fetched = Fetched(500, b"  Service\n\n unavailable \xff\xfe" + b"x" * 300, {}, "http://x", 0.1)
+    fetched = Fetched(500, b"  Service\n\n unavailable \xff\xfe" + b"x" * 300, {}, "http://x")
     snippet = fetched.text_snippet(limit=30)
     assert snippet == "Service unavailable \ufffd\ufffd" + "x" * 4  # the first 30 bytes
 
