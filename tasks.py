@@ -65,7 +65,9 @@ ELIGIBILITY_TESTS = ("tests/test_eligibility_rules.py", "tests/test_eligibility_
                      "tests/test_criteria_split.py", "tests/test_profile.py")
 # target -> (modules mutated, test files that exercise them)
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "http": (("sources/http.py",), ("tests/test_http.py", "tests/test_hostile.py")),
+    # test_hostile.py left out: its servers run the client in subprocesses, which mutmut cannot
+    # trace, and its in-process tests doubled the run (the measured score is test_http.py's)
+    "http": (("sources/http.py",), ("tests/test_http.py",)),
     # ingest one module at a time, against the tests that call the store directly (the polls
     # through the replay server reach the same code far more slowly)
     "ingest-changes": (("store/changes.py",), INGEST_TESTS),
