@@ -195,6 +195,15 @@ def test_a_sent_week_is_not_sent_again_by_the_flow(seeded, mail_settings, inbox,
     assert len(inbox.messages) == 1
 
 
+def test_the_scheduled_digest_sends_a_week_once(seeded, mail_settings, inbox, watchlist):
+    """make_digest as `hccwatch serve` and the demo call it (no force): a second run the same
+    week sends nothing."""
+    sent = post(mail_settings, seeded, watchlist)
+    assert [o.status for o in make_digest(sent, "2026-W47").outcomes] == ["sent"]
+    assert [o.status for o in make_digest(sent, "2026-W47").outcomes] == ["already_sent"]
+    assert len(inbox.messages) == 1
+
+
 def test_a_sent_digest_also_leaves_its_files_where_asked(seeded, mail_settings, inbox, watchlist,
                                                          tmp_path):
     """make_digest with `out` (the demo's way): the files are what was sent."""
@@ -565,6 +574,7 @@ def test_a_dry_run_without_out_writes_into_the_current_folder(seeded, mail_setti
 @pytest.mark.parametrize(("args", "expected"), [
     (["--period", "last-week"], "expected an ISO week like 2026-W47, got 'last-week'"),
     (["--period", "2099-W01"], "2099-W01 has not started yet"),
+    (["--period", "2027-W53"], "2027 has no ISO week 53 (got '2027-W53')"),  # 2026 has one
 ])
 def test_a_bad_period_is_named_in_one_line(seeded, mail_settings, args, expected):
     result = CliRunner().invoke(cli, ["digest", *args], obj=App(mail_settings))
