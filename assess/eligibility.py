@@ -23,7 +23,7 @@ from assess.reading import ASK, EXCLUDES, FITS, UNREAD, Clause, Reading, clauses
 
 VERDICTS = ("likely_excluded", "may_fit", "unclear")
 # Changes when the rules read differently, so stored verdicts are judged again.
-RULES_VERSION = "2026-11-27.5"
+RULES_VERSION = "2026-11-27.6"
 # The concept names (a contract, DESIGN.md) and how pages and mails name them.
 CONCEPTS = {
     "age": ("age", "年龄"), "sex": ("sex", "性别"), "diagnosis": ("diagnosis", "诊断"),

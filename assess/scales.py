@@ -41,9 +41,10 @@ _CP_STOP = fast(r"[;.]\s|\b(?:ecog|bclc|performance|platelet|bilirubin|albumin|i
 _CP_CLASS = fast(r"(?<![a-z])([abc])(?:\s*级)?\s*(\d{1,2})?(?![a-z])")
 _CP_COMPARE = fast(r"(<=|>=|<|>)\s*(?:class\s*|grade\s*)?([abc]?)\s*(\d{1,2})?")
 _CP_RANGE = fast(r"(?<![a-z\d])([abc]?)(\d{1,2})\s*(?:-|to|至|~)\s*([abc]?)(\d{1,2})(?!\d)")
-# "评分5或6分", "5 or 6 points": every number of the list counts, not only the one before "points"
-_CP_SCORES = fast(r"(?:score|points?|评分|分)\D{0,10}?(\d{1,2})(?:\s*(?:or|and|,)\s*(\d{1,2}))?"
-                  r"|(\d{1,2})(?:\s*(?:or|and|,|或)\s*(\d{1,2}))?\s*(?:points?|分)")
+# "评分5或6分", "5 or 6 points", "score of 7, 8 or 9": every number of the list counts, not only
+# the one next to "score" or "points"
+_CP_LIST = r"\d{1,2}(?:\s*(?:,\s*)?(?:or|and|,|或|、)\s*\d{1,2})*"
+_CP_SCORES = fast(rf"(?:score|points?|评分|分)\D{{0,10}}?({_CP_LIST})|({_CP_LIST})\s*(?:points?|分)")
 _WORSE = fast(r"^\s*(?:points?|分|级)?\s*(?:or|and|及)\s*(?:worse|higher|above|greater|more|以上)")
 _ECOG_GATE = gate("ecog eastern performance ps", "体能状态 体力状况")
 _ECOG_TRIGGER = fast(r"\becog\b|eastern (?:co-?operative|clinical|oncology) [a-z ]*group|"
@@ -161,7 +162,7 @@ def _cp_near(low: str, start: int, end: int) -> set[int]:
 def _cp_set(text: str) -> set[int]:
     """Scores (5-15) a Child-Pugh phrase allows: "A or B7", "<= 7", "score 5-6", "B8 or higher"."""
     text = re.sub(r"\b([abc])([abc])\b", r"\1 or \2", text)
-    text = re.sub(r"\b(?:class|grade|score|liver function|status|rating|classification|of|is|"
+    text = re.sub(r"\b(?:class|grade|liver function|status|rating|classification|of|is|"
                   r"cirrhosis|function|liver)\b|[()（）:]", " ", text)
     scores: set[int] = set()
     for match in _CP_RANGE.finditer(text):
@@ -178,7 +179,8 @@ def _cp_set(text: str) -> set[int]:
         if _WORSE.match(text[match.end():]):
             found = set(range(min(found), 16))
         scores |= found
-    scores |= {int(n) for group in _CP_SCORES.findall(text) for n in group if n and 5 <= int(n) <= 15}
+    scores |= {int(n) for groups in _CP_SCORES.findall(text) for group in groups
+               for n in re.findall(r"\d+", group) if 5 <= int(n) <= 15}
     return scores & CP_SCORES
 
 

@@ -166,6 +166,17 @@ def screened(text: str, section: str = "inclusion", **facts):
     # bug found by the mutation run: only the number before "points" was read, so an A5 patient
     # was excluded from a trial for "Child-Pugh 5 or 6 points"
     ("Child-Pugh 5 or 6 points", "inclusion", {"child_pugh": "A5"}, ("fits", "Child-Pugh A", "Child-Pugh A")),
+    # "score" in front of the list was read as nothing (unread, so asked); a list of three must
+    # not lose its last number (a B9 patient excluded from a trial for 7, 8 or 9)
+    ("Child-Pugh score 5 or 6", "inclusion", {"child_pugh": "A5"}, ("fits", "Child-Pugh A", "Child-Pugh A")),
+    ("Child-Pugh score of 5 or 6", "inclusion", {"child_pugh": "B7"}, ("excludes", "Child-Pugh A", "Child-Pugh A")),
+    ("Child-Pugh score of 7, 8 or 9", "inclusion", {"child_pugh": "B9"}, ("fits", "Child-Pugh B", "Child-Pugh B")),
+    ("Child-Pugh score of 7, 8, or 9", "inclusion", {"child_pugh": "A6"}, ("excludes", "Child-Pugh B", "Child-Pugh B")),
+    ("Child-Pugh 7, 8 or 9 points", "inclusion", {"child_pugh": "B9"}, ("fits", "Child-Pugh B", "Child-Pugh B")),
+    ("Child-Pugh评分7、8或9分", "inclusion", {"child_pugh": "B9"}, ("fits", "Child-Pugh B", "Child-Pugh B")),
+    ("Child-Pugh score of 7, 8 or 9", "exclusion", {"child_pugh": "A6"}, ("fits", "Child-Pugh A or C", "Child-Pugh A或C")),
+    ("Child-Pugh score of 7, 8 or 9", "exclusion", {"child_pugh": "B9"}, ("excludes", "Child-Pugh A or C", "Child-Pugh A或C")),
+    ("Child-Pugh score < 7", "inclusion", {"child_pugh": "B7"}, ("excludes", "Child-Pugh A", "Child-Pugh A")),
     ("Child-Pugh 5 or 6 points", "inclusion", {"child_pugh": "B7"}, ("excludes", "Child-Pugh A", "Child-Pugh A")),
     ("Child-Pugh评分5或6分", "inclusion", {"child_pugh": "A5"}, ("fits", "Child-Pugh A", "Child-Pugh A")),
     # a Child-Pugh B trial named by its scores: the range starts at 7
