@@ -13,8 +13,9 @@ pyproject.toml or constraints.txt changed).
 `mutate` runs mutmut, offline, over the modules where a silent change hurts the family most
 (TARGETS below: the HTTP client, ingest, the digest, web security, settings, eligibility with
 its rules modules scales, disease and history each a target of its own, relevance), one
-target at a time and niced, each against only the test files that exercise it, and prints per target the mutants killed, survived and with no covering test, the score and
-the duration. The survivors' diffs go to .mutate/TARGET/survivors.txt. `mutate --recheck
+target at a time and niced, each against only the test files that exercise it, and prints
+per target the mutants killed, survived and with no covering test, the score and the
+duration. The survivors' diffs go to .mutate/TARGET/survivors.txt. `mutate --recheck
 TARGET` runs only the last run's survivors again against the current tests.
 """
 
